@@ -1,0 +1,153 @@
+//! Command-line front end: argument parsing and the `check` / `graph` outputs.
+
+pub mod check;
+pub mod graph;
+mod report;
+mod sarif;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::workspace::Workspace;
+
+#[derive(Parser)]
+#[command(
+    name = "modgraph",
+    version,
+    about = "The module graph of a Node.js workspace: stale imports and duplicate module instances"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Report stale imports and duplicate module instances.
+    Check {
+        /// Workspace folders (default: the current folder). A file limits the report to that file.
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::CheckFormat,
+    },
+    /// Print the module graph, or the neighbourhood of one file.
+    Graph {
+        /// Workspace folder (default: the current folder).
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: graph::GraphFormat,
+        /// Show only the modules around this file.
+        #[arg(long)]
+        focus: Option<PathBuf>,
+        /// With --focus: how many import steps away (both directions).
+        #[arg(long, default_value_t = 1)]
+        depth: u32,
+    },
+}
+
+/// Exit codes: 0 no errors, 1 errors reported, 2 usage or workspace problems.
+pub fn main(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("modgraph: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check { paths, format } => {
+            let started = Instant::now();
+            let (roots, only) = split_paths(&paths)?;
+            let workspace = Workspace::open(&roots).context("cannot open the workspace")?;
+            print_notes(&workspace);
+            let base = common_base(workspace.roots());
+            let mut stdout = std::io::stdout().lock();
+            let outcome = check::run(&workspace, &base, &only, format, started, &mut stdout)?;
+            Ok(if outcome.errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Graph {
+            path,
+            format,
+            focus,
+            depth,
+        } => {
+            let root = path.unwrap_or_else(|| PathBuf::from("."));
+            let workspace = Workspace::open(std::slice::from_ref(&root))
+                .context("cannot open the workspace")?;
+            print_notes(&workspace);
+            let base = common_base(workspace.roots());
+            let mut stdout = std::io::stdout().lock();
+            graph::run(
+                &workspace,
+                &base,
+                focus.as_deref(),
+                depth,
+                format,
+                &mut stdout,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_notes(workspace: &Workspace) {
+    for (path, note) in workspace.notes() {
+        eprintln!("note: {}: {note}", path.display());
+    }
+}
+
+/// Folders are roots; a file adds its folder's package root and limits the report to it.
+fn split_paths(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    if paths.is_empty() {
+        return Ok((vec![PathBuf::from(".")], Vec::new()));
+    }
+    let mut roots = Vec::new();
+    let mut only = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() {
+            roots.push(path.clone());
+        } else {
+            let file = std::fs::canonicalize(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let root = file
+                .ancestors()
+                .skip(1)
+                .find(|dir| dir.join("package.json").is_file())
+                .or_else(|| file.parent())
+                .map(Path::to_path_buf)
+                .with_context(|| format!("{} has no parent folder", path.display()))?;
+            roots.push(root);
+            only.push(file);
+        }
+    }
+    Ok((roots, only))
+}
+
+/// The deepest folder that holds every root.
+fn common_base(roots: &[PathBuf]) -> PathBuf {
+    let Some(first) = roots.first() else {
+        return PathBuf::from("/");
+    };
+    let mut base = first.clone();
+    for root in &roots[1..] {
+        while !root.starts_with(&base) {
+            if !base.pop() {
+                break;
+            }
+        }
+    }
+    base
+}

@@ -1,0 +1,208 @@
+//! Source text → [`ModuleFacts`]. Pure: no IO, no resolution. The path is used only for its
+//! extension (which decides JS/TS/JSX/declaration parsing).
+
+mod facts;
+mod visitor;
+
+pub use facts::*;
+
+use std::path::Path;
+
+use oxc_allocator::Allocator;
+use oxc_ast::ast::Statement;
+use oxc_parser::{ParseOptions, Parser};
+use oxc_span::SourceType;
+use rustc_hash::FxHashMap;
+
+/// Parses `text` as the module at `path` and copies out the facts. Never panics on any input:
+/// unparsable text (syntax errors, Flow, parser panics, unknown extensions) gives
+/// [`ModuleFacts::unparsed`].
+pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFacts {
+    allocator.reset();
+    let Ok(source_type) = SourceType::from_path(path) else {
+        return ModuleFacts::unparsed();
+    };
+    // JSX is legal in `.js` files in practice (React projects); TS files keep their own rule.
+    let source_type = if source_type.is_javascript() {
+        source_type.with_jsx(true)
+    } else {
+        source_type
+    };
+    if text.len() >= u32::MAX as usize {
+        return ModuleFacts::unparsed();
+    }
+    let ret = Parser::new(allocator, text, source_type)
+        .with_options(ParseOptions {
+            allow_return_outside_function: true,
+            ..ParseOptions::default()
+        })
+        .parse();
+    if ret.panicked || !ret.diagnostics.is_empty() {
+        return ModuleFacts::unparsed();
+    }
+    let record = &ret.module_record;
+
+    let mut imports: Vec<ImportSite> = Vec::new();
+    for (specifier, requests) in &record.requested_modules {
+        for request in requests {
+            let (specifier, url_suffix) = split_url_suffix(specifier.as_str());
+            imports.push(ImportSite {
+                kind: if request.is_import {
+                    ImportKind::Static
+                } else {
+                    ImportKind::ReExport
+                },
+                specifier: specifier.to_string(),
+                url_suffix: url_suffix.map(str::to_string),
+                span: span(request.span),
+                type_only: request.is_type,
+                names: Vec::new(),
+                cache_busting: false,
+                guarded: false,
+            });
+        }
+    }
+
+    // Names asked of each static site, keyed by the specifier's span start.
+    let mut names_by_site: FxHashMap<u32, Vec<ImportedName>> = FxHashMap::default();
+    for entry in &record.import_entries {
+        use oxc_syntax::module_record::ImportImportName;
+        let name = match &entry.import_name {
+            ImportImportName::Name(n) => ImportedName {
+                name: n.name.to_string(),
+                span: span(n.span),
+                type_only: entry.is_type,
+            },
+            ImportImportName::Default(s) => ImportedName {
+                name: "default".into(),
+                span: span(*s),
+                type_only: entry.is_type,
+            },
+            ImportImportName::NamespaceObject => continue,
+        };
+        names_by_site
+            .entry(entry.module_request.span.start)
+            .or_default()
+            .push(name);
+    }
+
+    let mut exports = ExportFacts::default();
+    let mut star_specifier_spans: Vec<u32> = Vec::new();
+    {
+        use oxc_syntax::module_record::{ExportExportName, ExportImportName};
+        let entries = record
+            .local_export_entries
+            .iter()
+            .chain(record.indirect_export_entries.iter())
+            .chain(record.star_export_entries.iter());
+        for entry in entries {
+            match &entry.export_name {
+                ExportExportName::Name(n) => exports.names.push(ExportedName {
+                    name: n.name.to_string(),
+                    span: span(n.span),
+                    type_only: entry.is_type,
+                }),
+                ExportExportName::Default(s) => exports.names.push(ExportedName {
+                    name: "default".into(),
+                    span: span(*s),
+                    type_only: entry.is_type,
+                }),
+                ExportExportName::Null => {}
+            }
+            if let Some(request) = &entry.module_request {
+                match &entry.import_name {
+                    ExportImportName::Name(n) => {
+                        names_by_site
+                            .entry(request.span.start)
+                            .or_default()
+                            .push(ImportedName {
+                                name: n.name.to_string(),
+                                span: span(n.span),
+                                type_only: entry.is_type,
+                            });
+                    }
+                    ExportImportName::AllButDefault
+                        if entry.export_name.is_null() && !entry.is_type =>
+                    {
+                        star_specifier_spans.push(request.span.start);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    for statement in &ret.program.body {
+        match statement {
+            // `export = x`, `export as namespace X`, `declare module 'm' {}`, `declare global {}`:
+            // the module's shape is not a plain ES export list.
+            Statement::TSExportAssignment(_) | Statement::TSNamespaceExportDeclaration(_) => {
+                exports.unknowable = true;
+            }
+            Statement::TSExternalModuleDeclaration(_) | Statement::TSGlobalDeclaration(_) => {
+                exports.unknowable = true;
+            }
+            _ => {}
+        }
+    }
+
+    let mut found = visitor::SiteCollector::default();
+    let needs_walk = !record.dynamic_imports.is_empty() || text.contains("require");
+    if needs_walk {
+        oxc_ast_visit::Visit::visit_program(&mut found, &ret.program);
+        imports.append(&mut found.sites);
+    }
+
+    imports.sort_by_key(|site| site.span.start);
+    for site in &mut imports {
+        if let Some(names) = names_by_site.remove(&site.span.start) {
+            site.names = names;
+        }
+    }
+    exports.star_sites = imports
+        .iter()
+        .enumerate()
+        .filter(|(_, site)| {
+            site.kind == ImportKind::ReExport && star_specifier_spans.contains(&site.span.start)
+        })
+        .map(|(i, _)| i as u32)
+        .collect();
+
+    let has_cjs_exports =
+        text.contains("module.exports") || text.contains("exports.") || text.contains("exports[");
+    if has_cjs_exports || !record.has_module_syntax {
+        exports.unknowable = true;
+    }
+
+    ModuleFacts {
+        outcome: ParseOutcome::Parsed,
+        has_module_syntax: record.has_module_syntax,
+        has_cjs_exports,
+        imports,
+        exports,
+        clears_whole_cache: found.iterates_cache
+            && found.deletes.iter().any(|d| d.key == CacheKey::Unknown),
+        cache_deletes: found.deletes,
+        accepts_hot_update: text.contains("hot.accept"),
+    }
+}
+
+/// Splits a static `?query` / `#hash` off an ES specifier. A leading `#` is a package
+/// `imports` alias, not a hash.
+pub fn split_url_suffix(specifier: &str) -> (&str, Option<&str>) {
+    let cut = specifier
+        .char_indices()
+        .find(|&(i, c)| c == '?' || (c == '#' && i > 0))
+        .map(|(i, _)| i);
+    match cut {
+        Some(i) => (&specifier[..i], Some(&specifier[i..])),
+        None => (specifier, None),
+    }
+}
+
+fn span(s: oxc_span::Span) -> Span {
+    Span::new(s.start, s.end)
+}
+
+#[cfg(test)]
+mod tests;

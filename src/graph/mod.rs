@@ -1,0 +1,267 @@
+//! The module graph: interned [`FileId`]s, one [`Edge`] per import site, reverse edges, and
+//! queries. Pure data: the workspace layer reads files and resolves specifiers, then feeds it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::extract::{ImportSite, ModuleFacts};
+
+mod query;
+
+pub use query::strongly_connected_components;
+
+/// An interned absolute path. Stable for the life of the graph, also after the file is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+impl FileId {
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Where a module lives, which decides whether its problems are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// Under a workspace folder, outside `node_modules` and ignored paths.
+    Workspace,
+    /// Reached from the workspace (usually in `node_modules`): followed, never reported.
+    Dependency,
+}
+
+/// How Node evaluates a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModuleFormat {
+    Esm,
+    Cjs,
+    Json,
+    /// `.node` add-ons, `.wasm`, and anything else that is loaded but not parsed.
+    Other,
+    /// `.d.ts` and friends: never evaluated.
+    Declaration,
+}
+
+/// Whether the format comes from a rule (extension, `package.json` `"type"`) or from syntax
+/// detection of an ambiguous `.js`/`.ts` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormatCertainty {
+    Certain,
+    Detected,
+}
+
+/// What an import site resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Module(FileId),
+    Builtin,
+    NotFound,
+    CaseMismatch {
+        corrected: String,
+        file: FileId,
+        resolves_anyway: bool,
+    },
+    /// Dynamic, aliased or otherwise unknowable: never a diagnostic.
+    Unknown,
+}
+
+impl Target {
+    /// The module the site loads at run time, if it certainly loads one.
+    pub fn module(&self) -> Option<FileId> {
+        match self {
+            Target::Module(id) => Some(*id),
+            Target::CaseMismatch {
+                file,
+                resolves_anyway: true,
+                ..
+            } => Some(*file),
+            _ => None,
+        }
+    }
+}
+
+/// One resolved import site; `site` indexes [`ModuleFacts::imports`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Edge {
+    pub site: u32,
+    pub target: Target,
+}
+
+/// A loaded module.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub origin: Origin,
+    pub format: ModuleFormat,
+    pub certainty: FormatCertainty,
+    pub facts: Arc<ModuleFacts>,
+    pub edges: Vec<Edge>,
+}
+
+impl Module {
+    pub fn site(&self, edge: &Edge) -> &ImportSite {
+        &self.facts.imports[edge.site as usize]
+    }
+
+    /// Edges Node follows when it evaluates this module (no type-only, no `require.resolve`).
+    pub fn runtime_edges(&self) -> impl Iterator<Item = (&Edge, &ImportSite)> {
+        self.edges
+            .iter()
+            .map(|e| (e, self.site(e)))
+            .filter(|(_, site)| site.is_runtime())
+    }
+
+    pub fn is_workspace(&self) -> bool {
+        self.origin == Origin::Workspace
+    }
+}
+
+#[derive(Default)]
+pub struct ModuleGraph {
+    paths: Vec<PathBuf>,
+    ids: FxHashMap<PathBuf, FileId>,
+    modules: Vec<Option<Module>>,
+    /// For each file, the modules that have at least one edge to it.
+    importers: Vec<Vec<FileId>>,
+}
+
+impl ModuleGraph {
+    pub fn intern(&mut self, path: &Path) -> FileId {
+        if let Some(id) = self.ids.get(path) {
+            return *id;
+        }
+        let id = FileId(self.paths.len() as u32);
+        self.paths.push(path.to_path_buf());
+        self.ids.insert(path.to_path_buf(), id);
+        self.modules.push(None);
+        self.importers.push(Vec::new());
+        id
+    }
+
+    pub fn id(&self, path: &Path) -> Option<FileId> {
+        self.ids.get(path).copied()
+    }
+
+    pub fn path(&self, id: FileId) -> &Path {
+        &self.paths[id.index()]
+    }
+
+    pub fn module(&self, id: FileId) -> Option<&Module> {
+        self.modules.get(id.index()).and_then(Option::as_ref)
+    }
+
+    pub fn is_loaded(&self, id: FileId) -> bool {
+        self.module(id).is_some()
+    }
+
+    pub fn modules(&self) -> impl Iterator<Item = (FileId, &Module)> {
+        self.modules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.as_ref().map(|m| (FileId(i as u32), m)))
+    }
+
+    pub fn workspace_modules(&self) -> impl Iterator<Item = (FileId, &Module)> {
+        self.modules().filter(|(_, m)| m.is_workspace())
+    }
+
+    /// Modules with an edge to `id` (loaded or not), in no particular order.
+    pub fn importers(&self, id: FileId) -> &[FileId] {
+        self.importers
+            .get(id.index())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Puts `module` in place of whatever `id` held and patches the reverse edges.
+    pub fn set_module(&mut self, id: FileId, module: Module) {
+        let old_targets = self.module(id).map(edge_files).unwrap_or_default();
+        let new_targets = edge_files(&module);
+        for gone in old_targets.difference(&new_targets) {
+            self.importers[gone.index()].retain(|i| *i != id);
+        }
+        for added in new_targets.difference(&old_targets) {
+            self.importers[added.index()].push(id);
+        }
+        self.modules[id.index()] = Some(module);
+    }
+
+    /// Forgets the module at `id`. Modules that import it keep their edges: the caller
+    /// re-resolves them.
+    pub fn remove_module(&mut self, id: FileId) -> Option<Module> {
+        let old = self.modules.get_mut(id.index())?.take()?;
+        for gone in edge_files(&old) {
+            self.importers[gone.index()].retain(|i| *i != id);
+        }
+        Some(old)
+    }
+
+    /// Loaded modules reachable from the workspace modules along runtime and type edges.
+    pub fn reachable_from_workspace(&self) -> FxHashSet<FileId> {
+        let starts: Vec<FileId> = self.workspace_modules().map(|(id, _)| id).collect();
+        self.dependency_closure(&starts, |_, _| true)
+    }
+
+    /// `starts` plus every loaded module they reach through edges accepted by `follow`.
+    pub fn dependency_closure(
+        &self,
+        starts: &[FileId],
+        mut follow: impl FnMut(&Module, &ImportSite) -> bool,
+    ) -> FxHashSet<FileId> {
+        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
+        let mut stack: Vec<FileId> = starts.to_vec();
+        while let Some(id) = stack.pop() {
+            let Some(module) = self.module(id) else {
+                continue;
+            };
+            for edge in &module.edges {
+                let Some(target) = edge.target.module() else {
+                    continue;
+                };
+                if self.is_loaded(target)
+                    && follow(module, module.site(edge))
+                    && seen.insert(target)
+                {
+                    stack.push(target);
+                }
+            }
+        }
+        seen
+    }
+
+    /// `starts` plus every loaded module that (transitively) imports one of them.
+    pub fn importers_closure(&self, starts: &[FileId]) -> FxHashSet<FileId> {
+        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
+        let mut stack: Vec<FileId> = starts.to_vec();
+        while let Some(id) = stack.pop() {
+            for &importer in self.importers(id) {
+                if self.is_loaded(importer) && seen.insert(importer) {
+                    stack.push(importer);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Number of interned paths (an upper bound for [`FileId`] indexes).
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+fn edge_files(module: &Module) -> FxHashSet<FileId> {
+    module
+        .edges
+        .iter()
+        .filter_map(|e| match &e.target {
+            Target::Module(id) => Some(*id),
+            Target::CaseMismatch { file, .. } => Some(*file),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,97 @@
+//! Byte offsets ↔ lines and columns. Columns are counted in UTF-16 code units (what ESLint,
+//! SARIF viewers and LSP's default encoding use) or in bytes (LSP's UTF-8 encoding).
+
+/// 0-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineCol {
+    pub line: u32,
+    pub col: u32,
+}
+
+pub struct LineIndex<'t> {
+    text: &'t str,
+    /// Byte offset of each line start. `\r\n`, `\n` and lone `\r` end lines.
+    starts: Vec<u32>,
+}
+
+impl<'t> LineIndex<'t> {
+    pub fn new(text: &'t str) -> Self {
+        let mut starts = vec![0u32];
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => starts.push(i as u32 + 1),
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i as u32 + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        Self { text, starts }
+    }
+
+    fn line_of(&self, offset: u32) -> usize {
+        match self.starts.binary_search(&offset) {
+            Ok(line) => line,
+            Err(next) => next.saturating_sub(1),
+        }
+    }
+
+    /// Position of a byte offset with the column in UTF-16 code units. Offsets past the end or
+    /// inside a character are clamped.
+    pub fn utf16(&self, offset: u32) -> LineCol {
+        let offset = offset.min(self.text.len() as u32);
+        let line = self.line_of(offset);
+        let start = self.starts[line] as usize;
+        let mut end = offset as usize;
+        while end > start && !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let col = self.text[start..end].encode_utf16().count() as u32;
+        LineCol {
+            line: line as u32,
+            col,
+        }
+    }
+
+    /// Position of a byte offset with the column in bytes.
+    pub fn utf8(&self, offset: u32) -> LineCol {
+        let offset = offset.min(self.text.len() as u32);
+        let line = self.line_of(offset);
+        LineCol {
+            line: line as u32,
+            col: offset - self.starts[line],
+        }
+    }
+
+    /// The text of a 0-based line without its line ending.
+    pub fn line_text(&self, line: u32) -> &'t str {
+        let Some(&start) = self.starts.get(line as usize) else {
+            return "";
+        };
+        let end = self
+            .starts
+            .get(line as usize + 1)
+            .map_or(self.text.len(), |e| *e as usize);
+        self.text[start as usize..end].trim_end_matches(['\n', '\r'])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_columns_count_surrogate_pairs_and_crlf_lines() {
+        let text = "a\r\n😀x = '中'\nz";
+        let index = LineIndex::new(text);
+        let x = text.find('x').unwrap() as u32;
+        assert_eq!(index.utf16(x), LineCol { line: 1, col: 2 });
+        assert_eq!(index.utf8(x), LineCol { line: 1, col: 4 });
+        let z = text.find('z').unwrap() as u32;
+        assert_eq!(index.utf16(z), LineCol { line: 2, col: 0 });
+        assert_eq!(index.line_text(1), "😀x = '中'");
+        // Inside a multi-byte character: clamped to its start.
+        assert_eq!(index.utf16(x - 1), LineCol { line: 1, col: 0 });
+    }
+}

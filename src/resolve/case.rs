@@ -1,0 +1,160 @@
+//! Letter-case check of specifiers against real directory entries. On Linux a wrong case
+//! fails to resolve; on case-insensitive volumes it resolves to a second cache key.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::MODULE_EXTENSIONS;
+
+/// Directory listings, cached per directory. Shared by the parallel indexer.
+#[derive(Default)]
+pub struct DirCache {
+    listings: DashMap<PathBuf, Option<Arc<[String]>>>,
+}
+
+impl DirCache {
+    /// Entry names of `dir` (names that are not UTF-8 are skipped), `None` if not a directory.
+    pub fn list(&self, dir: &Path) -> Option<Arc<[String]>> {
+        if let Some(cached) = self.listings.get(dir) {
+            return cached.clone();
+        }
+        let listing: Option<Arc<[String]>> = std::fs::read_dir(dir).ok().map(|entries| {
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            names.sort_unstable();
+            names.into()
+        });
+        self.listings.insert(dir.to_path_buf(), listing.clone());
+        listing
+    }
+
+    pub fn contains(&self, dir: &Path, name: &str) -> bool {
+        self.list(dir)
+            .is_some_and(|names| names.binary_search_by(|n| n.as_str().cmp(name)).is_ok())
+    }
+
+    pub fn forget(&self, dir: &Path) {
+        self.listings.remove(dir);
+    }
+
+    pub fn clear(&self) {
+        self.listings.clear();
+    }
+}
+
+/// Whether the volume holding `dir` ignores letter case.
+pub fn is_case_insensitive(dir: &Path) -> bool {
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let flipped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    flipped != name && dir.with_file_name(flipped).exists()
+}
+
+/// The specifier with each path segment in the case found on disk, if any segment differs
+/// only in case. `None` when the specifier is already right or no unique match exists.
+pub fn correct_case(dirs: &DirCache, importer: &Path, specifier: &str) -> Option<String> {
+    let importer_dir = importer.parent()?;
+    let segments: Vec<&str> = specifier.split('/').collect();
+    let base = if super::is_path_specifier(specifier) {
+        if specifier.starts_with('/') {
+            PathBuf::from("/")
+        } else {
+            importer_dir.to_path_buf()
+        }
+    } else {
+        package_base(dirs, importer_dir, &segments)?
+    };
+    let mut current = base;
+    let mut corrected: Vec<String> = Vec::with_capacity(segments.len());
+    let mut changed = false;
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "" | "." => corrected.push((*segment).to_string()),
+            ".." => {
+                current.pop();
+                corrected.push("..".into());
+            }
+            _ => {
+                let entries = dirs.list(&current)?;
+                if entries
+                    .binary_search_by(|n| n.as_str().cmp(segment))
+                    .is_ok()
+                {
+                    corrected.push((*segment).to_string());
+                    current.push(segment);
+                    continue;
+                }
+                let lower = segment.to_lowercase();
+                let mut same: Vec<&String> = entries
+                    .iter()
+                    .filter(|e| e.to_lowercase() == lower)
+                    .collect();
+                if same.len() == 1 {
+                    let entry = same.remove(0);
+                    changed |= entry != segment;
+                    current.push(entry);
+                    corrected.push(entry.clone());
+                    continue;
+                }
+                if i != last || !same.is_empty() {
+                    return None;
+                }
+                // Extensionless last segment: `./Utils` for `utils.js`.
+                let stems: Vec<&str> = entries
+                    .iter()
+                    .filter(|e| {
+                        e.len() > segment.len()
+                            && e.is_char_boundary(segment.len())
+                            && e[..segment.len()].to_lowercase() == lower
+                            && MODULE_EXTENSIONS.contains(&&e[segment.len()..])
+                    })
+                    .map(|e| &e[..segment.len()])
+                    .collect();
+                let first = *stems.first()?;
+                if stems.iter().any(|s| *s != first) {
+                    return None;
+                }
+                changed |= first != *segment;
+                corrected.push(first.to_string());
+            }
+        }
+    }
+    changed.then(|| corrected.join("/"))
+}
+
+/// The `node_modules` directory whose entries should hold the package named by `segments`.
+fn package_base(dirs: &DirCache, importer_dir: &Path, segments: &[&str]) -> Option<PathBuf> {
+    let name = *segments.first()?;
+    let lower = name.to_lowercase();
+    for ancestor in importer_dir.ancestors() {
+        if ancestor
+            .components()
+            .next_back()
+            .is_some_and(|c| c == Component::Normal("node_modules".as_ref()))
+        {
+            continue;
+        }
+        let modules = ancestor.join("node_modules");
+        if let Some(entries) = dirs.list(&modules)
+            && entries.iter().any(|e| e.to_lowercase() == lower)
+        {
+            return Some(modules);
+        }
+    }
+    None
+}

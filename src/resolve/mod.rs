@@ -1,0 +1,297 @@
+//! Specifier → module identity. Wraps `oxc_resolver` with Node's conditions per import kind,
+//! TypeScript's extension rules, a letter-case check and package identity.
+//!
+//! Resolution is lenient on purpose (extensionless ESM paths, `.js` meaning `.ts`): a specifier is
+//! only called missing when no reasonable runtime or loader could find it.
+
+mod case;
+mod package;
+
+pub use case::DirCache;
+pub use package::{PackageInfo, PackageRoot, package_name as package_name_of, package_root_of};
+
+use std::path::{Path, PathBuf};
+
+use oxc_resolver::{ResolveError, ResolveOptions, Resolver, TsconfigDiscovery};
+
+use crate::extract::ImportKind;
+
+/// Extensions tried for extensionless specifiers, in the order loaders try them.
+pub const MODULE_EXTENSIONS: &[&str] = &[
+    ".js", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts", ".jsx", ".json", ".node",
+];
+
+/// What a specifier resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// A file on disk (real path).
+    File(PathBuf),
+    /// `fs`, `node:test`, …
+    Builtin,
+    /// Certainly not loadable: a relative/absolute path with no file, or a package that is not
+    /// installed while `node_modules` exists.
+    NotFound,
+    /// The specifier differs in letter case from the file on disk.
+    CaseMismatch {
+        /// The specifier with the case of the file system.
+        corrected: String,
+        /// The file it means.
+        path: PathBuf,
+        /// Whether the file system resolved the wrong case anyway (case-insensitive volumes).
+        resolves_anyway: bool,
+    },
+    /// Anything we cannot be sure of (aliases, URLs, unexported subpaths, loader magic).
+    Unknown,
+}
+
+/// Which resolver conditions a site uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Conditions {
+    Import,
+    Require,
+}
+
+impl Conditions {
+    pub fn of(kind: ImportKind) -> Self {
+        if kind.uses_import_conditions() {
+            Self::Import
+        } else {
+            Self::Require
+        }
+    }
+}
+
+/// The resolvers of one workspace. Both share one cache; [`ModuleResolver::clear_cache`] must
+/// be called when files appear/disappear or a `package.json`/`tsconfig.json` changes.
+pub struct ModuleResolver {
+    esm: Resolver,
+    cjs: Resolver,
+    pub dirs: DirCache,
+    case_insensitive_fs: bool,
+    /// Broken `tsconfig.json`/`package.json` files met while resolving (path → problem).
+    pub problems: dashmap::DashMap<PathBuf, String>,
+}
+
+fn options(conditions: &[&str], extra: &[String]) -> ResolveOptions {
+    ResolveOptions {
+        condition_names: conditions
+            .iter()
+            .map(|c| c.to_string())
+            .chain(extra.iter().cloned())
+            .collect(),
+        extensions: MODULE_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+        extension_alias: vec![
+            (
+                ".js".into(),
+                vec![".js".into(), ".ts".into(), ".tsx".into()],
+            ),
+            (".jsx".into(), vec![".jsx".into(), ".tsx".into()]),
+            (".mjs".into(), vec![".mjs".into(), ".mts".into()]),
+            (".cjs".into(), vec![".cjs".into(), ".cts".into()]),
+        ],
+        main_fields: vec!["main".into()],
+        tsconfig: Some(TsconfigDiscovery::Auto),
+        builtin_modules: true,
+        node_path: false,
+        symlinks: true,
+        ..ResolveOptions::default()
+    }
+}
+
+impl ModuleResolver {
+    pub fn new(extra_conditions: &[String], probe_dir: &Path) -> Self {
+        let esm = Resolver::new(options(&["node", "import"], extra_conditions));
+        let cjs = esm.clone_with_options(options(&["node", "require"], extra_conditions));
+        Self {
+            esm,
+            cjs,
+            dirs: DirCache::default(),
+            case_insensitive_fs: case::is_case_insensitive(probe_dir),
+            problems: Default::default(),
+        }
+    }
+
+    /// Forget every cached file-system fact (resolver cache and directory listings).
+    pub fn clear_cache(&self) {
+        self.esm.clear_cache();
+        self.dirs.clear();
+    }
+
+    /// Forget the cached listing of one directory (a file appeared or disappeared in it).
+    pub fn forget_dir(&self, dir: &Path) {
+        self.dirs.forget(dir);
+    }
+
+    /// Resolves `specifier` as written in `importer` at a site of `kind`.
+    pub fn resolve(&self, importer: &Path, kind: ImportKind, specifier: &str) -> Resolved {
+        if specifier.is_empty() {
+            return Resolved::Unknown;
+        }
+        if specifier.starts_with("node:") {
+            return Resolved::Builtin;
+        }
+        if has_url_scheme(specifier) {
+            return Resolved::Unknown;
+        }
+        let resolver = match Conditions::of(kind) {
+            Conditions::Import => &self.esm,
+            Conditions::Require => &self.cjs,
+        };
+        let is_declaration = is_declaration_file(importer);
+        let result = if is_declaration {
+            resolver.resolve_dts(importer, specifier)
+        } else {
+            resolver.resolve_file(importer, specifier)
+        };
+        match result {
+            Ok(resolution) => {
+                let path = resolution.into_path_buf();
+                if self.case_insensitive_fs
+                    && let Some(corrected) = case::correct_case(&self.dirs, importer, specifier)
+                {
+                    return Resolved::CaseMismatch {
+                        corrected,
+                        path,
+                        resolves_anyway: true,
+                    };
+                }
+                Resolved::File(path)
+            }
+            Err(ResolveError::Builtin { .. }) => Resolved::Builtin,
+            Err(ResolveError::NotFound(_)) => {
+                self.not_found(resolver, importer, specifier, is_declaration)
+            }
+            Err(error) => {
+                self.note_config_problem(&error);
+                Resolved::Unknown
+            }
+        }
+    }
+
+    fn not_found(
+        &self,
+        resolver: &Resolver,
+        importer: &Path,
+        specifier: &str,
+        is_declaration: bool,
+    ) -> Resolved {
+        if let Some(corrected) = case::correct_case(&self.dirs, importer, specifier)
+            && let Ok(resolution) = resolver.resolve_file(importer, &corrected)
+        {
+            return Resolved::CaseMismatch {
+                corrected,
+                path: resolution.into_path_buf(),
+                resolves_anyway: false,
+            };
+        }
+        // A TS module may import a declaration-only module; its imports are elided at run time.
+        if is_declaration
+            || (is_typescript_file(importer) && resolver.resolve_dts(importer, specifier).is_ok())
+        {
+            return Resolved::Unknown;
+        }
+        if is_path_specifier(specifier) {
+            return Resolved::NotFound;
+        }
+        if specifier.starts_with('#') {
+            return Resolved::Unknown;
+        }
+        if self.maybe_tsconfig_alias(importer, specifier) {
+            return Resolved::Unknown;
+        }
+        if package::package_is_certainly_missing(&self.dirs, importer, specifier) {
+            Resolved::NotFound
+        } else {
+            Resolved::Unknown
+        }
+    }
+}
+
+impl ModuleResolver {
+    fn note_config_problem(&self, error: &ResolveError) {
+        match error {
+            ResolveError::Json(json) => {
+                self.problems.insert(
+                    json.path.clone(),
+                    format!("invalid JSON, ignored: {}", json.message),
+                );
+            }
+            ResolveError::TsconfigLoadFailed { path, source } => {
+                let why = match source.as_ref() {
+                    ResolveError::Json(json) => json.message.clone(),
+                    other => other.to_string(),
+                };
+                self.problems.insert(
+                    path.clone(),
+                    format!(
+                        "cannot load tsconfig ({why}); imports of files under it are not checked"
+                    ),
+                );
+            }
+            ResolveError::TsconfigNotFound(path) => {
+                self.problems.insert(
+                    path.clone(),
+                    "tsconfig \"extends\" or reference not found".into(),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a `compilerOptions.paths` pattern of the importer's tsconfig matches (or the
+    /// tsconfig cannot be read): then a failed bare specifier is an alias problem, not certain.
+    fn maybe_tsconfig_alias(&self, importer: &Path, specifier: &str) -> bool {
+        let Ok(tsconfig) = self.esm.find_tsconfig(importer) else {
+            return true;
+        };
+        let Some(tsconfig) = tsconfig else {
+            return false;
+        };
+        let Some(paths) = &tsconfig.compiler_options.paths else {
+            return false;
+        };
+        paths.keys().any(|pattern| match pattern.split_once('*') {
+            Some((prefix, suffix)) => specifier.starts_with(prefix) && specifier.ends_with(suffix),
+            None => pattern == specifier,
+        })
+    }
+}
+
+/// `./x`, `../x`, `/abs/x`, `.`, `..`
+pub fn is_path_specifier(specifier: &str) -> bool {
+    specifier.starts_with("./")
+        || specifier.starts_with("../")
+        || specifier.starts_with('/')
+        || specifier == "."
+        || specifier == ".."
+}
+
+fn has_url_scheme(specifier: &str) -> bool {
+    match specifier.find(':') {
+        Some(i) => {
+            i > 1
+                && specifier[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')
+        }
+        None => false,
+    }
+}
+
+pub fn is_declaration_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name.ends_with(".d.ts")
+        || name.ends_with(".d.mts")
+        || name.ends_with(".d.cts")
+        || name.contains(".d.") && name.ends_with(".ts")
+}
+
+pub fn is_typescript_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("ts" | "tsx" | "mts" | "cts")
+    )
+}

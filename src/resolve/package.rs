@@ -1,0 +1,162 @@
+//! Package identity of files under `node_modules`, and whether a bare specifier names a
+//! package that is certainly not installed.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::DirCache;
+
+/// The root directory of an installed package and its name, as Node finds it: the directory
+/// after the last `node_modules` segment (two for `@scope/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackageRoot {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// What a package's `package.json` says about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PackageInfo {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+pub fn package_root_of(path: &Path) -> Option<PackageRoot> {
+    let components: Vec<Component> = path.components().collect();
+    let at = components
+        .iter()
+        .rposition(|c| *c == Component::Normal("node_modules".as_ref()))?;
+    let first = components.get(at + 1)?.as_os_str().to_str()?;
+    let (name, len) = if first.starts_with('@') {
+        let second = components.get(at + 2)?.as_os_str().to_str()?;
+        (format!("{first}/{second}"), 3)
+    } else {
+        (first.to_string(), 2)
+    };
+    // A file directly in node_modules (or the scope folder) belongs to no package.
+    if components.len() <= at + len {
+        return None;
+    }
+    let dir: PathBuf = components[..at + len].iter().collect();
+    Some(PackageRoot { name, dir })
+}
+
+/// The package name a bare specifier starts with: `a`, `@s/a`.
+pub fn package_name(specifier: &str) -> Option<&str> {
+    let mut parts = specifier.splitn(3, '/');
+    let first = parts.next()?;
+    if first.is_empty() {
+        return None;
+    }
+    if first.starts_with('@') {
+        let second = parts.next().filter(|s| !s.is_empty())?;
+        Some(&specifier[..first.len() + 1 + second.len()])
+    } else {
+        Some(first)
+    }
+}
+
+/// Files whose presence means bare specifiers may be aliases (bundler or TS path mapping).
+const ALIAS_CONFIG_PREFIXES: &[&str] = &[
+    "vite.config.",
+    "vitest.config.",
+    "webpack.config.",
+    "rollup.config.",
+    "babel.config.",
+    ".babelrc",
+    "tsup.config.",
+    "rspack.config.",
+    "next.config.",
+    "nuxt.config.",
+    "svelte.config.",
+    "astro.config.",
+    "jest.config.",
+];
+
+/// True only when a `node_modules` directory exists above the importer, none of them holds the
+/// package, and nothing suggests the name is an alias.
+pub fn package_is_certainly_missing(dirs: &DirCache, importer: &Path, specifier: &str) -> bool {
+    let Some(name) = package_name(specifier) else {
+        return false;
+    };
+    if name.starts_with('@') && name.len() < 3 || name.starts_with('~') || name.contains(':') {
+        return false;
+    }
+    let Some(importer_dir) = importer.parent() else {
+        return false;
+    };
+    let mut saw_node_modules = false;
+    let mut project_dir: Option<&Path> = None;
+    for ancestor in importer_dir.ancestors() {
+        if ancestor.file_name().is_some_and(|n| n == "node_modules") {
+            return false; // a dependency module: not ours to judge
+        }
+        if project_dir.is_none() && dirs.contains(ancestor, "package.json") {
+            project_dir = Some(ancestor);
+        }
+        if dirs.contains(ancestor, "node_modules") {
+            saw_node_modules = true;
+            let modules = ancestor.join("node_modules");
+            let exists = match name.split_once('/') {
+                Some((scope, rest)) => dirs.contains(&modules.join(scope), rest),
+                None => dirs.contains(&modules, name),
+            };
+            if exists || dirs.contains(&modules.join("@types"), &types_name(name)) {
+                return false;
+            }
+        }
+    }
+    if !saw_node_modules {
+        return false;
+    }
+    let Some(project_dir) = project_dir else {
+        return true;
+    };
+    let Some(entries) = dirs.list(project_dir) else {
+        return false;
+    };
+    if entries
+        .iter()
+        .any(|e| ALIAS_CONFIG_PREFIXES.iter().any(|p| e.starts_with(p)))
+    {
+        return false;
+    }
+    true
+}
+
+/// `@types` folder name of a package: `a` → `a`, `@s/a` → `s__a`.
+fn types_name(name: &str) -> String {
+    match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
+        Some((scope, rest)) => format!("{scope}__{rest}"),
+        None => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_roots() {
+        let root = package_root_of(Path::new("/p/node_modules/a/node_modules/@s/b/lib/x.js"));
+        assert_eq!(
+            root,
+            Some(PackageRoot {
+                name: "@s/b".into(),
+                dir: PathBuf::from("/p/node_modules/a/node_modules/@s/b")
+            })
+        );
+        assert_eq!(package_root_of(Path::new("/p/src/x.js")), None);
+        assert_eq!(package_root_of(Path::new("/p/node_modules/x.js")), None);
+    }
+
+    #[test]
+    fn package_names() {
+        assert_eq!(package_name("lodash/get"), Some("lodash"));
+        assert_eq!(package_name("@s/a/b"), Some("@s/a"));
+        assert_eq!(package_name("@s"), None);
+    }
+}

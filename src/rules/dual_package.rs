@@ -1,0 +1,133 @@
+//! `duplicate-module/dual-package`: one package reached through both `import` and `require`,
+//! where the two conditions resolve to different files (the dual package hazard).
+//!
+//! Node loads the ESM entry for `import` and the CommonJS entry for `require`: two instances of
+//! the package with separate state. Silent when one entry loads the other (a thin ESM wrapper
+//! around the CommonJS build), and when the import side's format is not certain (a TS file that
+//! may be compiled to `require`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Rule, RuleContext, RuleMeta};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::extract::{ImportKind, Span};
+use crate::graph::{FileId, FormatCertainty, ModuleFormat};
+use crate::resolve::is_path_specifier;
+
+pub struct DualPackage;
+
+static META: RuleMeta = RuleMeta {
+    code: "duplicate-module/dual-package",
+    default_severity: Some(Severity::Warning),
+    summary: "A package loaded through both its ESM and its CommonJS entry: two instances.",
+};
+
+#[derive(Default)]
+struct Sides {
+    /// (importer, site span, resolved file)
+    import: Vec<(FileId, Span, FileId)>,
+    require: Vec<(FileId, Span, FileId)>,
+}
+
+impl Rule for DualPackage {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
+        // (package dir, specifier) → the two sides
+        let mut by_entry: BTreeMap<(PathBuf, String), Sides> = BTreeMap::new();
+        let mut reachable: Vec<FileId> = ctx.runtime_reachable().iter().copied().collect();
+        reachable.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+        for importer in reachable {
+            let Some(module) = ctx.module(importer) else {
+                continue;
+            };
+            let importer_is_esm =
+                module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain;
+            for (edge, site) in module.runtime_edges() {
+                if is_path_specifier(&site.specifier) || site.specifier.starts_with('#') {
+                    continue;
+                }
+                let Some(target) = edge.target.module() else {
+                    continue;
+                };
+                let Some((root, _)) = ctx.package_of(target) else {
+                    continue;
+                };
+                let key = (root.dir, site.specifier.clone());
+                let entry = (importer, site.span, target);
+                match site.kind {
+                    ImportKind::Require => by_entry.entry(key).or_default().require.push(entry),
+                    ImportKind::Static | ImportKind::ReExport | ImportKind::Dynamic
+                        if importer_is_esm =>
+                    {
+                        by_entry.entry(key).or_default().import.push(entry)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for ((dir, specifier), sides) in by_entry {
+            let (Some(&(_, _, esm)), Some(&(_, _, cjs))) =
+                (sides.import.first(), sides.require.first())
+            else {
+                continue;
+            };
+            if esm == cjs {
+                continue;
+            }
+            // A wrapper: one entry loads the other, so there is one instance after all.
+            let wraps = |from: FileId, to: FileId| {
+                ctx.graph
+                    .dependency_closure(&[from], |_, s| s.is_runtime())
+                    .contains(&to)
+            };
+            if wraps(esm, cjs) || wraps(cjs, esm) {
+                continue;
+            }
+            let name = crate::resolve::package_name_of(&specifier)
+                .unwrap_or(&specifier)
+                .to_string();
+            let short = |f: FileId| {
+                ctx.graph
+                    .path(f)
+                    .strip_prefix(&dir)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| ctx.display(f))
+            };
+            let message = format!(
+                "package '{name}' is loaded twice: `import '{specifier}'` resolves to {} and `require('{specifier}')` to {}; the two instances do not share state (dual package hazard).",
+                short(esm),
+                short(cjs)
+            );
+            let all: Vec<(FileId, Span, &str)> = sides
+                .import
+                .iter()
+                .map(|(f, s, _)| (*f, *s, "imported here (ESM entry)"))
+                .chain(
+                    sides
+                        .require
+                        .iter()
+                        .map(|(f, s, _)| (*f, *s, "required here (CommonJS entry)")),
+                )
+                .collect();
+            for &(file, span, _) in &all {
+                if !ctx.module(file).is_some_and(|m| m.is_workspace()) {
+                    continue;
+                }
+                let mut diagnostic =
+                    ctx.diagnostic(META.code, Severity::Warning, file, span, message.clone());
+                for &(other, other_span, what) in &all {
+                    if (other, other_span) != (file, span) {
+                        diagnostic
+                            .related
+                            .push(ctx.related(other, other_span, what.to_string()));
+                    }
+                }
+                out.push(diagnostic);
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `stale-import/esm-cache-delete`: `delete require.cache[…]` of an ES module.
+//!
+//! ES modules live in the ESM loader's cache, keyed by URL, which cannot be cleared. Removing a
+//! `require.cache` entry does not re-evaluate them: the next `import` or `require` returns the
+//! same, old instance. Only fires when the target is certainly ESM (`.mjs`/`.mts`, or
+//! `"type": "module"`).
+
+use super::{Rule, RuleContext, RuleMeta};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::graph::{FileId, FormatCertainty, ModuleFormat};
+
+pub struct EsmCacheDelete;
+
+static META: RuleMeta = RuleMeta {
+    code: "stale-import/esm-cache-delete",
+    default_severity: Some(Severity::Error),
+    summary: "delete require.cache[…] of an ES module has no effect.",
+};
+
+impl Rule for EsmCacheDelete {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
+        let Some(module) = ctx.module(id) else { return };
+        if module.facts.clears_whole_cache {
+            return;
+        }
+        for delete in &module.facts.cache_deletes {
+            let target = module
+                .edges
+                .iter()
+                .filter(|e| {
+                    let site = module.site(e);
+                    site.kind == crate::extract::ImportKind::RequireResolve
+                        && site.span.start >= delete.key_span.start
+                        && site.span.end <= delete.key_span.end
+                })
+                .find_map(|e| e.target.module());
+            let Some(target) = target else { continue };
+            let Some(target_module) = ctx.module(target) else {
+                continue;
+            };
+            if target_module.format != ModuleFormat::Esm
+                || target_module.certainty != FormatCertainty::Certain
+            {
+                continue;
+            }
+            let name = ctx.display(target);
+            out.push(ctx.diagnostic(
+                META.code,
+                Severity::Error,
+                id,
+                delete.span,
+                format!(
+                    "{name} is an ES module: it is not in require.cache, so this delete does nothing and the next import or require returns the same, old instance. Reload it with a new URL or a worker instead."
+                ),
+            ));
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `stale-import/missing-module`: a specifier Node cannot resolve.
+//!
+//! At run time the importing module fails: a static `import` fails before any code of the
+//! module runs (`ERR_MODULE_NOT_FOUND`), `require()` and `import()` throw when the line runs.
+//! Typical causes are a file that was moved or deleted while its importers kept the old path,
+//! and a package that is not installed. Silent for builtins, guarded loads (`try`/`.catch`),
+//! type-only imports, and bare specifiers where the package might be an alias or where no
+//! `node_modules` exists yet.
+
+use std::path::Path;
+
+use super::context::inside_quotes;
+use super::{Rule, RuleContext, RuleMeta};
+use crate::diagnostic::{Diagnostic, Fix, Severity, TextEdit};
+use crate::extract::{ImportKind, ImportSite};
+use crate::graph::{FileId, Target};
+use crate::resolve::is_path_specifier;
+
+pub struct MissingModule;
+
+static META: RuleMeta = RuleMeta {
+    code: "stale-import/missing-module",
+    default_severity: Some(Severity::Error),
+    summary: "A specifier that Node cannot resolve: the import throws at run time.",
+};
+
+impl Rule for MissingModule {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
+        let Some(module) = ctx.module(id) else { return };
+        for edge in &module.edges {
+            let site = module.site(edge);
+            if edge.target != Target::NotFound
+                || site.type_only
+                || site.guarded
+                || site.kind == ImportKind::RequireResolve
+            {
+                continue;
+            }
+            let when = match site.kind {
+                ImportKind::Static | ImportKind::ReExport => {
+                    "the module fails to load before any of its code runs"
+                }
+                ImportKind::Dynamic => "this import() rejects",
+                _ => "this require() throws",
+            };
+            let message = if is_path_specifier(&site.specifier) {
+                format!(
+                    "Cannot find module '{}' from {}: no such file; {when}.",
+                    site.specifier,
+                    ctx.display(id)
+                )
+            } else {
+                let name =
+                    crate::resolve::package_name_of(&site.specifier).unwrap_or(&site.specifier);
+                format!(
+                    "Cannot find package '{name}': it is not installed in any node_modules above {}; {when}. Install it or fix the name.",
+                    ctx.display(id)
+                )
+            };
+            let mut diagnostic = ctx.diagnostic(META.code, Severity::Error, id, site.span, message);
+            if let Some(moved) = moved_specifier(ctx, id, site) {
+                diagnostic.fixes.push(Fix {
+                    title: format!("Import '{moved}' instead"),
+                    edits: vec![TextEdit {
+                        location: ctx.location(id, inside_quotes(site.span)),
+                        new_text: moved,
+                    }],
+                });
+            }
+            out.push(diagnostic);
+        }
+    }
+}
+
+/// When exactly one workspace file has the name the specifier ends with, the specifier that
+/// reaches it from the importer (same file-name spelling, new folder).
+fn moved_specifier(ctx: &RuleContext, importer: FileId, site: &ImportSite) -> Option<String> {
+    if !is_path_specifier(&site.specifier) {
+        return None;
+    }
+    let last = site
+        .specifier
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")?;
+    let mut candidates: Vec<FileId> = Vec::new();
+    let has_extension = Path::new(last).extension().is_some();
+    let names: Vec<String> = if has_extension {
+        let stem = Path::new(last).file_stem()?.to_str()?;
+        let mut names = vec![last.to_string()];
+        // `./x.js` may mean `x.ts` (TypeScript's extension rule).
+        match Path::new(last).extension().and_then(|e| e.to_str()) {
+            Some("js") => names.extend([format!("{stem}.ts"), format!("{stem}.tsx")]),
+            Some("mjs") => names.push(format!("{stem}.mts")),
+            Some("cjs") => names.push(format!("{stem}.cts")),
+            _ => {}
+        }
+        names
+    } else {
+        crate::workspace::discover::SOURCE_EXTENSIONS
+            .iter()
+            .map(|ext| format!("{last}.{ext}"))
+            .collect()
+    };
+    for name in &names {
+        candidates.extend(
+            ctx.workspace_files_named(name)
+                .iter()
+                .copied()
+                .filter(|c| *c != importer),
+        );
+    }
+    candidates.sort();
+    candidates.dedup();
+    let [target] = candidates.as_slice() else {
+        return None;
+    };
+    let from = ctx.graph.path(importer).parent()?;
+    let to_dir = ctx.graph.path(*target).parent()?;
+    let relative = relative_path(from, to_dir)?;
+    let prefix = if relative.is_empty() {
+        ".".to_string()
+    } else if relative.starts_with("..") {
+        relative
+    } else {
+        format!("./{relative}")
+    };
+    let mut moved = format!("{prefix}/{last}");
+    if let Some(suffix) = &site.url_suffix {
+        moved.push_str(suffix);
+    }
+    (moved != site.specifier).then_some(moved)
+}
+
+/// `to` relative to `from` with `/` separators (both absolute).
+fn relative_path(from: &Path, to: &Path) -> Option<String> {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    for c in &to[common..] {
+        parts.push(c.as_os_str().to_str()?.to_string());
+    }
+    Some(parts.join("/"))
+}

@@ -1,0 +1,115 @@
+//! `duplicate-module/package-copies`: one package name loaded from two or more package roots.
+//!
+//! Nested `node_modules` copies (different or even equal versions) are separate module instances:
+//! `instanceof` checks fail across them, "singletons" exist once per copy, caches and registries
+//! are split. Only copies that are actually reached from the workspace along runtime imports
+//! count; a copy that sits on disk unused is not reported.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rustc_hash::FxHashMap;
+
+use super::{Rule, RuleContext, RuleMeta};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::extract::Span;
+use crate::graph::{FileId, ModuleFormat};
+
+pub struct PackageCopies;
+
+static META: RuleMeta = RuleMeta {
+    code: "duplicate-module/package-copies",
+    default_severity: Some(Severity::Warning),
+    summary: "One package loaded from several installed copies: each copy has its own state.",
+};
+
+struct Copy {
+    dir: PathBuf,
+    version: String,
+    /// First module of this copy reached from the workspace (breadth first).
+    entry: FileId,
+}
+
+impl Rule for PackageCopies {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
+        let starts = ctx.sorted_workspace_modules();
+        let parents = ctx.first_reached_by(&starts);
+        // name → package dir → copy
+        let mut packages: BTreeMap<String, BTreeMap<PathBuf, Copy>> = BTreeMap::new();
+        let mut reached: Vec<FileId> = parents.keys().copied().collect();
+        reached.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+        for id in reached {
+            let Some(module) = ctx.module(id) else {
+                continue;
+            };
+            if module.is_workspace() || module.format == ModuleFormat::Declaration {
+                continue;
+            }
+            let Some((root, info)) = ctx.package_of(id) else {
+                continue;
+            };
+            let depth = ctx.chain_to(&parents, id).len();
+            let copies = packages.entry(root.name.clone()).or_default();
+            let copy = copies.entry(root.dir.clone()).or_insert_with(|| Copy {
+                dir: root.dir.clone(),
+                version: info.version.clone().unwrap_or_else(|| "?".into()),
+                entry: id,
+            });
+            if depth < ctx.chain_to(&parents, copy.entry).len() {
+                copy.entry = id;
+            }
+        }
+        for (name, copies) in packages {
+            if copies.len() < 2 {
+                continue;
+            }
+            let copies: Vec<Copy> = copies.into_values().collect();
+            let describe = |c: &Copy| format!("{} ({})", c.version, ctx.display_dir(&c.dir));
+            let all: Vec<String> = copies.iter().map(describe).collect();
+            // Where each copy enters: the workspace import site that starts its shortest chain.
+            let entries: Vec<(FileId, Span, String)> = copies
+                .iter()
+                .filter_map(|c| {
+                    let chain = ctx.chain_to(&parents, c.entry);
+                    let &(file, span) = chain.first()?;
+                    let mut names: Vec<String> =
+                        chain.iter().map(|(m, _)| ctx.short_name(*m)).collect();
+                    names.push(ctx.short_name(c.entry));
+                    Some((
+                        file,
+                        span,
+                        format!("{name}@{} via {}", c.version, names.join(" → ")),
+                    ))
+                })
+                .collect();
+            let mut seen: FxHashMap<(FileId, Span), ()> = FxHashMap::default();
+            for (i, (file, span, _)) in entries.iter().enumerate() {
+                if seen.insert((*file, *span), ()).is_some() {
+                    continue;
+                }
+                let message = format!(
+                    "package '{name}' is loaded from {} copies: {}; this import loads {}. Each copy has its own module state: instanceof checks, singletons and caches are not shared.",
+                    copies.len(),
+                    all.join(", "),
+                    describe(&copies[i])
+                );
+                let mut diagnostic =
+                    ctx.diagnostic(META.code, Severity::Warning, *file, *span, message);
+                for (j, (other_file, other_span, chain)) in entries.iter().enumerate() {
+                    if j != i {
+                        diagnostic.related.push(ctx.related(
+                            *other_file,
+                            *other_span,
+                            format!("another copy: {chain}"),
+                        ));
+                    }
+                }
+                out.push(diagnostic);
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `duplicate-module/url-variants`: one ES module imported under several URLs.
+//!
+//! The ES module cache is keyed by URL including query and hash: `./store.mjs` and
+//! `./store.mjs?v=2` are two instances of the same file, each with its own state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Rule, RuleContext, RuleMeta};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::extract::Span;
+use crate::graph::{FileId, ModuleFormat};
+
+pub struct UrlVariants;
+
+/// The sites that import one module (importer, span, specifier as written) and the distinct
+/// query/hash suffixes among them.
+#[derive(Default)]
+struct Variants {
+    sites: Vec<(FileId, Span, String)>,
+    suffixes: BTreeSet<String>,
+}
+
+static META: RuleMeta = RuleMeta {
+    code: "duplicate-module/url-variants",
+    default_severity: Some(Severity::Warning),
+    summary: "One ES module imported under several URLs (query/hash): one instance per URL.",
+};
+
+impl Rule for UrlVariants {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
+        // target → (sites, distinct suffixes)
+        let mut by_target: BTreeMap<FileId, Variants> = BTreeMap::new();
+        for importer in ctx.sorted_workspace_modules() {
+            for (edge, site) in ctx.runtime_edges(importer) {
+                if site.cache_busting || !site.kind.uses_import_conditions() {
+                    continue;
+                }
+                let Some(target) = edge.target.module() else {
+                    continue;
+                };
+                if ctx
+                    .module(target)
+                    .is_none_or(|m| m.format != ModuleFormat::Esm)
+                {
+                    continue;
+                }
+                let suffix = site.url_suffix.clone().unwrap_or_default();
+                let entry = by_target.entry(target).or_default();
+                entry
+                    .0
+                    .push((importer, site.span, format!("{}{}", site.specifier, suffix)));
+                entry.suffixes.insert(suffix);
+            }
+        }
+        for (target, Variants { sites, suffixes }) in by_target {
+            if suffixes.len() < 2 {
+                continue;
+            }
+            let name = ctx.display(target);
+            let urls: Vec<String> = suffixes
+                .iter()
+                .map(|s| {
+                    if s.is_empty() {
+                        "no query".into()
+                    } else {
+                        s.clone()
+                    }
+                })
+                .collect();
+            for (file, span, written) in &sites {
+                let message = format!(
+                    "{name} is imported under {} different URLs ({}): each URL is a separate instance of the module with its own state; this one is '{written}'.",
+                    suffixes.len(),
+                    urls.join(", ")
+                );
+                let mut diagnostic =
+                    ctx.diagnostic(META.code, Severity::Warning, *file, *span, message);
+                for (other, other_span, other_written) in &sites {
+                    if (other, other_span) != (file, span) {
+                        diagnostic.related.push(ctx.related(
+                            *other,
+                            *other_span,
+                            format!("imported as '{other_written}'"),
+                        ));
+                    }
+                }
+                out.push(diagnostic);
+            }
+        }
+    }
+}

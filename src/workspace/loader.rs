@@ -1,0 +1,202 @@
+//! Reading, parsing and resolving modules in parallel. Produces owned data that the single
+//! owner of the graph then interns.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use dashmap::DashMap;
+use oxc_allocator::Allocator;
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use crate::extract::{self, ModuleFacts};
+use crate::graph::{FormatCertainty, ModuleFormat};
+use crate::resolve::{ModuleResolver, Resolved, is_declaration_file};
+
+/// Files larger than this are not parsed (generated bundles); a note says so.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+thread_local! {
+    static ALLOCATOR: RefCell<Allocator> = RefCell::new(Allocator::default());
+}
+
+/// A module read, parsed and resolved, not yet in the graph.
+pub struct LoadedModule {
+    pub path: PathBuf,
+    pub format: ModuleFormat,
+    pub certainty: FormatCertainty,
+    pub facts: ModuleFacts,
+    /// One per `facts.imports` entry.
+    pub resolved: Vec<Resolved>,
+}
+
+#[derive(Deserialize)]
+struct PackageTypeField {
+    #[serde(rename = "type")]
+    kind: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PackageType {
+    Module,
+    CommonJs,
+    Unset,
+}
+
+/// Text of open editor buffers, which override the disk.
+pub type Overlays = DashMap<PathBuf, std::sync::Arc<str>>;
+
+/// Caches the loader keeps between batches; cleared when `package.json` files change.
+#[derive(Default)]
+pub struct LoaderCaches {
+    package_types: DashMap<PathBuf, PackageType>,
+    /// Notes about files that could not be used (path → note), reported once.
+    pub notes: DashMap<PathBuf, String>,
+}
+
+impl LoaderCaches {
+    pub fn clear_package_types(&self) {
+        self.package_types.clear();
+    }
+
+    /// `"type"` of the nearest `package.json` above `dir`.
+    fn package_type(&self, dir: &Path) -> PackageType {
+        if let Some(t) = self.package_types.get(dir) {
+            return *t;
+        }
+        let manifest = dir.join("package.json");
+        let found = match std::fs::read(&manifest) {
+            Ok(bytes) => match serde_json::from_slice::<PackageTypeField>(&bytes) {
+                Ok(field) => Some(match field.kind.as_ref().and_then(|v| v.as_str()) {
+                    Some("module") => PackageType::Module,
+                    Some("commonjs") => PackageType::CommonJs,
+                    _ => PackageType::Unset,
+                }),
+                Err(e) => {
+                    self.notes.insert(
+                        manifest.clone(),
+                        format!("invalid package.json, ignored: {e}"),
+                    );
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        let t = match found {
+            Some(t) => t,
+            None => dir
+                .parent()
+                .map_or(PackageType::Unset, |parent| self.package_type(parent)),
+        };
+        self.package_types.insert(dir.to_path_buf(), t);
+        t
+    }
+
+    /// Node's format for a module (extension, then `package.json` `"type"`, then syntax).
+    pub fn format_of(&self, path: &Path, facts: &ModuleFacts) -> (ModuleFormat, FormatCertainty) {
+        use FormatCertainty::*;
+        if is_declaration_file(path) {
+            return (ModuleFormat::Declaration, Certain);
+        }
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        match ext {
+            "mjs" | "mts" => (ModuleFormat::Esm, Certain),
+            "cjs" | "cts" => (ModuleFormat::Cjs, Certain),
+            "json" => (ModuleFormat::Json, Certain),
+            "js" | "jsx" | "ts" | "tsx" => {
+                match path
+                    .parent()
+                    .map_or(PackageType::Unset, |d| self.package_type(d))
+                {
+                    PackageType::Module => (ModuleFormat::Esm, Certain),
+                    PackageType::CommonJs => (ModuleFormat::Cjs, Certain),
+                    PackageType::Unset if facts.has_module_syntax && !facts.has_cjs_exports => {
+                        (ModuleFormat::Esm, Detected)
+                    }
+                    PackageType::Unset => (ModuleFormat::Cjs, Detected),
+                }
+            }
+            _ => (ModuleFormat::Other, Certain),
+        }
+    }
+}
+
+/// Reads the text of `path` (overlay first). `Err` holds a note for the user.
+fn read_text(path: &Path, overlays: &Overlays) -> Result<std::sync::Arc<str>, String> {
+    if let Some(text) = overlays.get(path) {
+        return Ok(text.clone());
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "skipped: {} bytes is over the {} byte limit",
+            meta.len(),
+            MAX_FILE_BYTES
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.contains(&0) {
+        return Err("skipped: binary content".into());
+    }
+    String::from_utf8(bytes)
+        .map(Into::into)
+        .map_err(|_| "skipped: not valid UTF-8".into())
+}
+
+/// Whether a module is parsed for its imports at all (JSON, add-ons and others are leaves).
+fn is_parsed(path: &Path) -> bool {
+    crate::workspace::discover::is_source_file(path)
+}
+
+/// Reads, parses and resolves one module.
+pub fn load_one(
+    path: &Path,
+    resolver: &ModuleResolver,
+    caches: &LoaderCaches,
+    overlays: &Overlays,
+) -> LoadedModule {
+    let facts = if is_parsed(path) {
+        match read_text(path, overlays) {
+            Ok(text) => ALLOCATOR.with(|a| extract::extract(path, &text, &mut a.borrow_mut())),
+            Err(note) => {
+                caches.notes.insert(path.to_path_buf(), note);
+                ModuleFacts::unparsed()
+            }
+        }
+    } else {
+        ModuleFacts::unparsed()
+    };
+    let (format, certainty) = caches.format_of(path, &facts);
+    let resolved = resolve_sites(path, &facts, resolver);
+    LoadedModule {
+        path: path.to_path_buf(),
+        format,
+        certainty,
+        facts,
+        resolved,
+    }
+}
+
+pub fn resolve_sites(path: &Path, facts: &ModuleFacts, resolver: &ModuleResolver) -> Vec<Resolved> {
+    facts
+        .imports
+        .iter()
+        .map(|site| resolver.resolve(path, site.kind, &site.specifier))
+        .collect()
+}
+
+/// Loads a batch in parallel.
+pub fn load_all(
+    paths: &[PathBuf],
+    resolver: &ModuleResolver,
+    caches: &LoaderCaches,
+    overlays: &Overlays,
+) -> Vec<LoadedModule> {
+    paths
+        .par_iter()
+        .map(|p| load_one(p, resolver, caches, overlays))
+        .collect()
+}

@@ -1,0 +1,473 @@
+//! The workspace: roots, configuration, the resolver and the module graph, kept up to date by
+//! [`Workspace::apply`]. This layer owns all file-system IO; `extract` and `graph` do none.
+
+pub mod discover;
+mod index;
+pub mod loader;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::config::{Config, ConfigError};
+use crate::graph::{Edge, FileId, Module, ModuleGraph, Origin, Target};
+use crate::resolve::{ModuleResolver, PackageInfo, PackageRoot, Resolved, package_root_of};
+use discover::WorkspaceFilter;
+use index::SpecifierIndex;
+use loader::{LoadedModule, LoaderCaches, Overlays};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("cannot open workspace folder {path}: {source}")]
+    Root {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("workspace folder {0} is not a directory")]
+    NotADirectory(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A change on disk (or in an editor buffer) that the graph must follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// The content changed (read again from the overlay or disk).
+    Changed(PathBuf),
+    Created(PathBuf),
+    Deleted(PathBuf),
+}
+
+/// What an [`Workspace::apply`] changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyResult {
+    /// Modules whose facts or edges changed, or that appeared or disappeared.
+    pub changed: FxHashSet<FileId>,
+    /// The whole workspace was rebuilt (configuration or `.gitignore` changed).
+    pub rebuilt: bool,
+}
+
+pub struct Workspace {
+    config: Config,
+    filter: WorkspaceFilter,
+    resolver: ModuleResolver,
+    caches: LoaderCaches,
+    overlays: Overlays,
+    graph: ModuleGraph,
+    index: SpecifierIndex,
+    packages: dashmap::DashMap<PathBuf, Option<PackageInfo>>,
+}
+
+/// Names of files whose change can alter how every specifier resolves.
+const RESOLUTION_MANIFESTS: &[&str] = &["package.json", "tsconfig.json", "jsconfig.json"];
+
+impl Workspace {
+    /// Opens the given folders as one workspace, reading `modgraph.json` from the first.
+    pub fn open(roots: &[PathBuf]) -> Result<Self, WorkspaceError> {
+        let roots = canonical_roots(roots)?;
+        let config = match roots.first() {
+            Some(root) => Config::load(root)?,
+            None => Config::default(),
+        };
+        Ok(Self::with_config(roots, config))
+    }
+
+    /// Builds the workspace from already canonical roots.
+    pub fn with_config(roots: Vec<PathBuf>, config: Config) -> Self {
+        Self::with_config_and_overlays(roots, config, Overlays::default())
+    }
+
+    pub fn graph(&self) -> &ModuleGraph {
+        &self.graph
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn roots(&self) -> &[PathBuf] {
+        self.filter.roots()
+    }
+
+    /// Files that could not be used, with the reason (sorted by path).
+    pub fn notes(&self) -> Vec<(PathBuf, String)> {
+        let mut notes: Vec<(PathBuf, String)> = self
+            .caches
+            .notes
+            .iter()
+            .chain(self.resolver.problems.iter())
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        notes.sort();
+        notes
+    }
+
+    /// Name and version of the installed package a file belongs to.
+    pub fn package_of(&self, id: FileId) -> Option<(PackageRoot, PackageInfo)> {
+        let root = package_root_of(self.graph.path(id))?;
+        let info = self
+            .packages
+            .entry(root.dir.clone())
+            .or_insert_with(|| {
+                std::fs::read(root.dir.join("package.json"))
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<PackageInfo>(&bytes).ok())
+            })
+            .clone()
+            .unwrap_or_default();
+        Some((root, info))
+    }
+
+    /// Sets or clears the editor text of a file. Follow with [`FileChange::Changed`].
+    pub fn set_overlay(&mut self, path: &Path, text: Option<Arc<str>>) {
+        match text {
+            Some(text) => {
+                self.overlays.insert(path.to_path_buf(), text);
+            }
+            None => {
+                self.overlays.remove(path);
+            }
+        }
+    }
+
+    /// Interns every loaded module, then loads the modules their edges reach, until none is new.
+    fn insert_batch(&mut self, mut batch: Vec<LoadedModule>, changed: &mut FxHashSet<FileId>) {
+        while !batch.is_empty() {
+            let mut next: Vec<PathBuf> = Vec::new();
+            let mut queued: FxHashSet<PathBuf> = FxHashSet::default();
+            for loaded in batch {
+                let id = self.graph.intern(&loaded.path);
+                let origin = if self.filter.is_workspace_file(&loaded.path) {
+                    Origin::Workspace
+                } else {
+                    Origin::Dependency
+                };
+                let edges = self.edges_for(&loaded.resolved, &mut next, &mut queued);
+                self.index
+                    .update(id, &loaded.path, None, Some(&loaded.facts));
+                self.graph.set_module(
+                    id,
+                    Module {
+                        origin,
+                        format: loaded.format,
+                        certainty: loaded.certainty,
+                        facts: Arc::new(loaded.facts),
+                        edges,
+                    },
+                );
+                changed.insert(id);
+            }
+            batch = loader::load_all(&next, &self.resolver, &self.caches, &self.overlays);
+        }
+    }
+
+    /// Interns resolved targets; queues files that are not loaded yet.
+    fn edges_for(
+        &mut self,
+        resolved: &[Resolved],
+        next: &mut Vec<PathBuf>,
+        queued: &mut FxHashSet<PathBuf>,
+    ) -> Vec<Edge> {
+        let mut queue = |graph: &ModuleGraph, path: &Path| {
+            let loaded = graph.id(path).is_some_and(|id| graph.is_loaded(id));
+            if !loaded && queued.insert(path.to_path_buf()) {
+                next.push(path.to_path_buf());
+            }
+        };
+        resolved
+            .iter()
+            .enumerate()
+            .map(|(site, r)| {
+                let target = match r {
+                    Resolved::File(path) => {
+                        queue(&self.graph, path);
+                        Target::Module(self.graph.intern(path))
+                    }
+                    Resolved::Builtin => Target::Builtin,
+                    Resolved::NotFound => Target::NotFound,
+                    Resolved::Unknown => Target::Unknown,
+                    Resolved::CaseMismatch {
+                        corrected,
+                        path,
+                        resolves_anyway,
+                    } => {
+                        if *resolves_anyway {
+                            queue(&self.graph, path);
+                        }
+                        Target::CaseMismatch {
+                            corrected: corrected.clone(),
+                            file: self.graph.intern(path),
+                            resolves_anyway: *resolves_anyway,
+                        }
+                    }
+                };
+                Edge {
+                    site: site as u32,
+                    target,
+                }
+            })
+            .collect()
+    }
+
+    /// Re-resolves every site of the given loaded modules, keeping their facts.
+    fn reresolve(&mut self, ids: &FxHashSet<FileId>, changed: &mut FxHashSet<FileId>) {
+        use rayon::prelude::*;
+        let mut ids: Vec<FileId> = ids
+            .iter()
+            .copied()
+            .filter(|id| self.graph.is_loaded(*id))
+            .collect();
+        ids.sort();
+        let jobs: Vec<(FileId, PathBuf, Arc<crate::extract::ModuleFacts>)> = ids
+            .iter()
+            .filter_map(|id| {
+                self.graph
+                    .module(*id)
+                    .map(|m| (*id, self.graph.path(*id).to_path_buf(), m.facts.clone()))
+            })
+            .collect();
+        let results: Vec<(FileId, Vec<Resolved>)> = jobs
+            .par_iter()
+            .map(|(id, path, facts)| (*id, loader::resolve_sites(path, facts, &self.resolver)))
+            .collect();
+        let mut next = Vec::new();
+        let mut queued = FxHashSet::default();
+        for (id, resolved) in results {
+            let edges = self.edges_for(&resolved, &mut next, &mut queued);
+            let Some(module) = self.graph.module(id) else {
+                continue;
+            };
+            if module.edges != edges {
+                let module = Module {
+                    edges,
+                    ..module.clone()
+                };
+                self.graph.set_module(id, module);
+                changed.insert(id);
+            }
+        }
+        let batch = loader::load_all(&next, &self.resolver, &self.caches, &self.overlays);
+        self.insert_batch(batch, changed);
+    }
+
+    /// Follows one change. Re-reads only the changed file and re-resolves only the specifiers
+    /// that can resolve differently afterwards.
+    pub fn apply(&mut self, change: FileChange) -> ApplyResult {
+        let mut result = ApplyResult::default();
+        let path = match &change {
+            FileChange::Changed(p) | FileChange::Created(p) | FileChange::Deleted(p) => p.clone(),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name == crate::config::CONFIG_FILE || name == ".gitignore" {
+            return self.rebuild();
+        }
+        if RESOLUTION_MANIFESTS.contains(&name) {
+            self.resolver.clear_cache();
+            self.caches.clear_package_types();
+            self.packages.clear();
+            let all: FxHashSet<FileId> = self.graph.modules().map(|(id, _)| id).collect();
+            // Formats may change with `"type"`.
+            for id in &all {
+                let Some(module) = self.graph.module(*id) else {
+                    continue;
+                };
+                let (format, certainty) =
+                    self.caches.format_of(self.graph.path(*id), &module.facts);
+                if format != module.format || certainty != module.certainty {
+                    let module = Module {
+                        format,
+                        certainty,
+                        ..module.clone()
+                    };
+                    self.graph.set_module(*id, module);
+                    result.changed.insert(*id);
+                }
+            }
+            self.reresolve(&all, &mut result.changed);
+            return result;
+        }
+        match change {
+            FileChange::Changed(path) => {
+                let Some(id) = self.graph.id(&path).filter(|id| self.graph.is_loaded(*id)) else {
+                    // Not a module we know: it may be a new workspace file.
+                    if path.is_file() && self.filter.is_workspace_file(&path) {
+                        return self.apply(FileChange::Created(path));
+                    }
+                    return result;
+                };
+                let loaded = loader::load_one(&path, &self.resolver, &self.caches, &self.overlays);
+                let unchanged = self
+                    .graph
+                    .module(id)
+                    .is_some_and(|m| *m.facts == loaded.facts);
+                if !unchanged {
+                    self.caches.notes.remove(&path);
+                    let old_facts = self.graph.module(id).map(|m| m.facts.clone());
+                    let facts_before = old_facts.as_deref();
+                    self.index.update(id, &path, facts_before, None);
+                    self.insert_batch(vec![loaded], &mut result.changed);
+                }
+            }
+            FileChange::Created(path) => {
+                if path.is_dir() {
+                    let mut files = Vec::new();
+                    collect_files(&path, &mut files);
+                    for file in files {
+                        let more = self.apply(FileChange::Created(file));
+                        result.changed.extend(more.changed);
+                    }
+                    return result;
+                }
+                self.layout_changed(&path);
+                if self.filter.is_workspace_file(&path) {
+                    let loaded =
+                        loader::load_one(&path, &self.resolver, &self.caches, &self.overlays);
+                    self.insert_batch(vec![loaded], &mut result.changed);
+                }
+                let affected = self.affected_by_layout(&path);
+                self.reresolve(&affected, &mut result.changed);
+            }
+            FileChange::Deleted(path) => {
+                let under: Vec<FileId> = self
+                    .graph
+                    .modules()
+                    .map(|(id, _)| id)
+                    .filter(|id| {
+                        let p = self.graph.path(*id);
+                        p == path || p.starts_with(&path)
+                    })
+                    .collect();
+                self.layout_changed(&path);
+                let mut affected: FxHashSet<FileId> = FxHashSet::default();
+                for id in &under {
+                    affected.extend(self.graph.importers(*id).iter().copied());
+                    let p = self.graph.path(*id).to_path_buf();
+                    affected.extend(self.affected_by_layout(&p));
+                    if let Some(old) = self.graph.remove_module(*id) {
+                        self.index.update(*id, &p, Some(&old.facts), None);
+                    }
+                    self.caches.notes.remove(&p);
+                    result.changed.insert(*id);
+                }
+                affected.extend(self.affected_by_layout(&path));
+                for id in &under {
+                    affected.remove(id);
+                }
+                self.reresolve(&affected, &mut result.changed);
+            }
+        }
+        result
+    }
+
+    /// A file appeared or disappeared: cached file-system facts are stale.
+    fn layout_changed(&mut self, path: &Path) {
+        // oxc_resolver only clears its cache as a whole; the targeted part is which specifiers
+        // get resolved again.
+        self.resolver.clear_cache();
+        if let Some(parent) = path.parent() {
+            self.resolver.forget_dir(parent);
+        }
+    }
+
+    /// Modules with a specifier that could resolve to `path` or to a folder on its way.
+    fn affected_by_layout(&self, path: &Path) -> FxHashSet<FileId> {
+        let mut affected = self.index.candidates(path);
+        if let Some(id) = self.graph.id(path) {
+            affected.extend(self.graph.importers(id).iter().copied());
+        }
+        affected
+    }
+
+    /// Reloads configuration and everything else, keeping editor overlays.
+    fn rebuild(&mut self) -> ApplyResult {
+        let roots = self.filter.roots().to_vec();
+        let config = roots
+            .first()
+            .map(|r| Config::load(r))
+            .transpose()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let overlays = std::mem::take(&mut self.overlays);
+        let old: FxHashMap<PathBuf, ()> = self
+            .graph
+            .modules()
+            .map(|(id, _)| (self.graph.path(id).to_path_buf(), ()))
+            .collect();
+        let mut fresh = Self::with_config_and_overlays(roots, config, overlays);
+        let mut changed: FxHashSet<FileId> = fresh.graph.modules().map(|(id, _)| id).collect();
+        for path in old.keys() {
+            changed.insert(fresh.graph.intern(path));
+        }
+        *self = fresh;
+        ApplyResult {
+            changed,
+            rebuilt: true,
+        }
+    }
+
+    fn with_config_and_overlays(roots: Vec<PathBuf>, config: Config, overlays: Overlays) -> Self {
+        let probe = roots.first().cloned().unwrap_or_else(|| PathBuf::from("/"));
+        let mut ws = Self {
+            filter: WorkspaceFilter::new(roots, &config.ignore),
+            resolver: ModuleResolver::new(&config.conditions, &probe),
+            config,
+            caches: LoaderCaches::default(),
+            overlays,
+            graph: ModuleGraph::default(),
+            index: SpecifierIndex::default(),
+            packages: dashmap::DashMap::new(),
+        };
+        let files: Vec<PathBuf> = ws
+            .filter
+            .walk()
+            .into_iter()
+            .filter(|p| ws.filter.is_workspace_file(p))
+            .collect();
+        let loaded = loader::load_all(&files, &ws.resolver, &ws.caches, &ws.overlays);
+        let mut changed = FxHashSet::default();
+        ws.insert_batch(loaded, &mut changed);
+        ws
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            collect_files(&entry.path(), out);
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+}
+
+fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, WorkspaceError> {
+    let mut out = Vec::new();
+    for root in roots {
+        let canonical = std::fs::canonicalize(root).map_err(|source| WorkspaceError::Root {
+            path: root.display().to_string(),
+            source,
+        })?;
+        if !canonical.is_dir() {
+            return Err(WorkspaceError::NotADirectory(root.display().to_string()));
+        }
+        std::fs::read_dir(&canonical).map_err(|source| WorkspaceError::Root {
+            path: root.display().to_string(),
+            source,
+        })?;
+        out.push(canonical);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}

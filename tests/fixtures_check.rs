@@ -1,0 +1,121 @@
+//! Every project under `tests/fixtures/` is checked by the real binary; its JSON output is a
+//! snapshot next to the fixture's `EXPECTED.md`, which says in words what must and must not be
+//! reported.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Runs `modgraph check --format json` on a fixture; returns (exit code, JSON with the absolute
+/// root redacted).
+fn check_json(name: &str) -> (i32, serde_json::Value) {
+    let dir = fixtures_dir().join(name);
+    let output = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .args(["check", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .expect("the modgraph binary runs");
+    let stdout = String::from_utf8(output.stdout).expect("JSON output is UTF-8");
+    let mut value: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: output is not JSON ({e}):\n{stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    value["root"] = serde_json::Value::String("<fixture>".into());
+    (output.status.code().unwrap_or(-1), value)
+}
+
+fn codes_at(value: &serde_json::Value) -> Vec<String> {
+    value["diagnostics"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .map(|d| {
+                    format!(
+                        "{}:{} {}",
+                        d["file"].as_str().unwrap_or("?"),
+                        d["line"],
+                        d["code"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+macro_rules! fixture {
+    ($test:ident, $name:literal, exit = $exit:expr) => {
+        #[test]
+        fn $test() {
+            let (code, value) = check_json($name);
+            insta::with_settings!({
+                snapshot_path => fixtures_dir().join($name),
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+            }, {
+                insta::assert_json_snapshot!("check", value);
+            });
+            assert_eq!(code, $exit, "{}: exit code; diagnostics: {:?}", $name, codes_at(&value));
+        }
+    };
+}
+
+fixture!(missing_module, "missing-module", exit = 1);
+fixture!(
+    missing_module_no_node_modules,
+    "missing-module-no-node-modules",
+    exit = 0
+);
+fixture!(missing_export, "missing-export", exit = 1);
+fixture!(cache_busting, "cache-busting", exit = 0);
+fixture!(partial_invalidation, "partial-invalidation", exit = 0);
+fixture!(esm_cache_delete, "esm-cache-delete", exit = 1);
+fixture!(case_mismatch, "case-mismatch", exit = 1);
+fixture!(package_copies, "package-copies", exit = 0);
+fixture!(dual_package, "dual-package", exit = 0);
+fixture!(url_variants, "url-variants", exit = 0);
+fixture!(import_cycle, "import-cycle", exit = 0);
+fixture!(bad_input, "bad-input", exit = 0);
+fixture!(ts_project, "ts-project", exit = 1);
+
+#[test]
+fn invalid_configuration_names_the_key_and_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .arg("check")
+        .arg(fixtures_dir().join("config-invalid"))
+        .output()
+        .expect("the modgraph binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("rulez") && stderr.contains("modgraph.json"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "no diagnostics with a broken configuration"
+    );
+}
+
+#[test]
+fn unreadable_root_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .args(["check", "/nonexistent/modgraph-root"])
+        .output()
+        .expect("the modgraph binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/modgraph-root"));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .args(["check", "--format", "yaml"])
+        .output()
+        .expect("the modgraph binary runs");
+    assert_eq!(output.status.code(), Some(2));
+}
