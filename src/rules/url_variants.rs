@@ -51,7 +51,7 @@ impl Rule for UrlVariants {
                 let suffix = site.url_suffix.clone().unwrap_or_default();
                 let entry = by_target.entry(target).or_default();
                 entry
-                    .0
+                    .sites
                     .push((importer, site.span, format!("{}{}", site.specifier, suffix)));
                 entry.suffixes.insert(suffix);
             }
