@@ -15,6 +15,7 @@ use crate::graph::{Edge, FileId, Module, ModuleGraph, Origin, Target};
 use crate::resolve::{ModuleResolver, PackageInfo, PackageRoot, Resolved, package_root_of};
 use discover::WorkspaceFilter;
 use index::SpecifierIndex;
+pub use loader::LoadStats;
 use loader::{LoadedModule, LoaderCaches, Overlays};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub struct Workspace {
     graph: ModuleGraph,
     index: SpecifierIndex,
     packages: dashmap::DashMap<PathBuf, Option<PackageInfo>>,
+    stats: LoadStats,
 }
 
 /// Names of files whose change can alter how every specifier resolves.
@@ -76,6 +78,11 @@ impl Workspace {
     /// Builds the workspace from already canonical roots.
     pub fn with_config(roots: Vec<PathBuf>, config: Config) -> Self {
         Self::with_config_and_overlays(roots, config, Overlays::default())
+    }
+
+    /// Time spent building the graph (the first load and every change since).
+    pub fn stats(&self) -> LoadStats {
+        self.stats
     }
 
     pub fn graph(&self) -> &ModuleGraph {
@@ -134,6 +141,7 @@ impl Workspace {
     /// Interns every loaded module, then loads the modules their edges reach, until none is new.
     fn insert_batch(&mut self, mut batch: Vec<LoadedModule>, changed: &mut FxHashSet<FileId>) {
         while !batch.is_empty() {
+            let started = std::time::Instant::now();
             let mut next: Vec<PathBuf> = Vec::new();
             let mut queued: FxHashSet<PathBuf> = FxHashSet::default();
             for loaded in batch {
@@ -158,7 +166,14 @@ impl Workspace {
                 );
                 changed.insert(id);
             }
-            batch = loader::load_all(&next, &self.resolver, &self.caches, &self.overlays);
+            self.stats.graph += started.elapsed();
+            batch = loader::load_all(
+                &next,
+                &self.resolver,
+                &self.caches,
+                &self.overlays,
+                &mut self.stats,
+            );
         }
     }
 
@@ -247,7 +262,13 @@ impl Workspace {
                 changed.insert(id);
             }
         }
-        let batch = loader::load_all(&next, &self.resolver, &self.caches, &self.overlays);
+        let batch = loader::load_all(
+            &next,
+            &self.resolver,
+            &self.caches,
+            &self.overlays,
+            &mut self.stats,
+        );
         self.insert_batch(batch, changed);
     }
 
@@ -421,14 +442,23 @@ impl Workspace {
             graph: ModuleGraph::default(),
             index: SpecifierIndex::default(),
             packages: dashmap::DashMap::new(),
+            stats: LoadStats::default(),
         };
+        let started = std::time::Instant::now();
         let files: Vec<PathBuf> = ws
             .filter
             .walk()
             .into_iter()
             .filter(|p| ws.filter.is_workspace_file(p))
             .collect();
-        let loaded = loader::load_all(&files, &ws.resolver, &ws.caches, &ws.overlays);
+        ws.stats.walk = started.elapsed();
+        let loaded = loader::load_all(
+            &files,
+            &ws.resolver,
+            &ws.caches,
+            &ws.overlays,
+            &mut ws.stats,
+        );
         let mut changed = FxHashSet::default();
         ws.insert_batch(loaded, &mut changed);
         ws
