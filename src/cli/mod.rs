@@ -33,6 +33,9 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: check::CheckFormat,
+        /// Print the time of each phase to stderr.
+        #[arg(long)]
+        timings: bool,
     },
     /// Print the module graph, or the neighbourhood of one file.
     Graph {
@@ -62,14 +65,32 @@ pub fn main(cli: Cli) -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Check { paths, format } => {
+        Command::Check {
+            paths,
+            format,
+            timings,
+        } => {
             let started = Instant::now();
             let (roots, only) = split_paths(&paths)?;
             let workspace = Workspace::open(&roots).context("cannot open the workspace")?;
             print_notes(&workspace);
             let base = common_base(workspace.roots());
             let mut stdout = std::io::stdout().lock();
+            let loaded = started.elapsed();
             let outcome = check::run(&workspace, &base, &only, format, started, &mut stdout)?;
+            if timings {
+                let s = workspace.stats();
+                eprintln!(
+                    "timings: walk {:.1} ms, read+parse {:.1} ms ({} files), resolve {:.1} ms, graph {:.1} ms, load total {:.1} ms, rules+output {:.1} ms",
+                    ms(s.walk),
+                    ms(s.read_parse),
+                    s.parsed_files,
+                    ms(s.resolve),
+                    ms(s.graph),
+                    ms(loaded),
+                    ms(started.elapsed() - loaded)
+                );
+            }
             Ok(if outcome.errors > 0 {
                 ExitCode::from(1)
             } else {
@@ -99,6 +120,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn print_notes(workspace: &Workspace) {

@@ -109,7 +109,15 @@ pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFact
                 }),
                 ExportExportName::Null => {}
             }
-            if let Some(request) = &entry.module_request {
+            // `import a from './x'; export { a }` yields an indirect entry that points at the
+            // import's specifier: only `export … from` entries (specifier inside the export
+            // statement) say what their own site imports.
+            // oxc gives such entries the import's statement span but the export's own span.
+            let from_this_statement = entry.module_request.as_ref().filter(|_| {
+                entry.span.start >= entry.statement_span.start
+                    && entry.span.end <= entry.statement_span.end
+            });
+            if let Some(request) = from_this_statement {
                 match &entry.import_name {
                     ExportImportName::Name(n) => {
                         names_by_site

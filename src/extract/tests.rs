@@ -1,1 +1,196 @@
+use std::path::Path;
 
+use oxc_allocator::Allocator;
+
+use super::*;
+
+fn facts(name: &str, text: &str) -> ModuleFacts {
+    extract(Path::new(name), text, &mut Allocator::default())
+}
+
+fn export_names(f: &ModuleFacts) -> Vec<&str> {
+    let mut names: Vec<&str> = f.exports.names.iter().map(|e| e.name.as_str()).collect();
+    names.sort_unstable();
+    names
+}
+
+#[test]
+fn default_function_export_is_default() {
+    let f = facts(
+        "a.mjs",
+        "'use client';\nimport * as React from 'react';\nexport default function useTheme() { return 1 }\n",
+    );
+    assert_eq!(export_names(&f), ["default"]);
+    assert!(!f.exports.unknowable);
+}
+
+#[test]
+fn static_sites_carry_names_spans_and_kinds() {
+    let text = "import a, { b as c, type D } from './x.js';\nexport { e } from './y.js';\nexport * from './z.js';\nimport type T from './t.js';\n";
+    let f = facts("m.ts", text);
+    let kinds: Vec<(ImportKind, &str, bool)> = f
+        .imports
+        .iter()
+        .map(|s| (s.kind, s.specifier.as_str(), s.type_only))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (ImportKind::Static, "./x.js", false),
+            (ImportKind::ReExport, "./y.js", false),
+            (ImportKind::ReExport, "./z.js", false),
+            (ImportKind::Static, "./t.js", true),
+        ]
+    );
+    // Specifier spans include the quotes.
+    let first = &f.imports[0];
+    assert_eq!(
+        &text[first.span.start as usize..first.span.end as usize],
+        "'./x.js'"
+    );
+    let names: Vec<(&str, bool)> = first
+        .names
+        .iter()
+        .map(|n| (n.name.as_str(), n.type_only))
+        .collect();
+    assert_eq!(names, [("default", false), ("b", false), ("D", true)]);
+    assert_eq!(
+        &text[first.names[1].span.start as usize..first.names[1].span.end as usize],
+        "b"
+    );
+    assert_eq!(f.exports.star_sites, [2]);
+    assert_eq!(export_names(&f), ["e"]);
+}
+
+#[test]
+fn require_dynamic_import_and_import_equals() {
+    let text = "const a = require('./a');\nconst r = require.resolve('./r');\nimport('./d.mjs');\nimport x = require('./eq');\ntry { require('opt') } catch {}\nimport('./c.mjs').catch(() => {});\nrequire(name);\n";
+    let f = facts("m.ts", text);
+    let sites: Vec<(ImportKind, &str, bool)> = f
+        .imports
+        .iter()
+        .map(|s| (s.kind, s.specifier.as_str(), s.guarded))
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            (ImportKind::Require, "./a", false),
+            (ImportKind::RequireResolve, "./r", false),
+            (ImportKind::Dynamic, "./d.mjs", false),
+            (ImportKind::TsImportEquals, "./eq", false),
+            (ImportKind::Require, "opt", true),
+            (ImportKind::Dynamic, "./c.mjs", true),
+        ]
+    );
+}
+
+#[test]
+fn cache_busting_queries_are_recognised() {
+    let f = facts(
+        "m.mjs",
+        "import(`./p.mjs?v=${Date.now()}`);\nimport('./q.mjs?t=' + Date.now());\nimport(`./${name}.mjs`);\nimport('./s.mjs?v=1');\n",
+    );
+    let sites: Vec<(&str, bool, Option<&str>)> = f
+        .imports
+        .iter()
+        .map(|s| {
+            (
+                s.specifier.as_str(),
+                s.cache_busting,
+                s.url_suffix.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            ("./p.mjs", true, None),
+            ("./q.mjs", true, None),
+            ("./s.mjs", false, Some("?v=1"))
+        ]
+    );
+}
+
+#[test]
+fn cache_deletes_and_whole_cache_clears() {
+    let text = "delete require.cache[require.resolve('./a')];\ndelete require.cache[path.join(__dirname, 'b.js')];\ndelete require.cache[path.join(__dirname, 'noext')];\n";
+    let f = facts("m.cjs", text);
+    let keys: Vec<&CacheKey> = f.cache_deletes.iter().map(|d| &d.key).collect();
+    assert_eq!(
+        keys,
+        [
+            &CacheKey::Specifier {
+                specifier: "./a".into()
+            },
+            &CacheKey::Specifier {
+                specifier: "./b.js".into()
+            },
+            &CacheKey::Unknown,
+        ]
+    );
+    assert!(!f.clears_whole_cache);
+    let all = facts(
+        "m.cjs",
+        "Object.keys(require.cache).forEach(k => { delete require.cache[k] });\n",
+    );
+    assert!(all.clears_whole_cache);
+    let loop_all = facts(
+        "m.cjs",
+        "for (const k in require.cache) delete require.cache[k];\n",
+    );
+    assert!(loop_all.clears_whole_cache);
+}
+
+#[test]
+fn commonjs_and_ambient_exports_are_unknowable() {
+    assert!(
+        facts("m.js", "module.exports = { a: 1 };\n")
+            .exports
+            .unknowable
+    );
+    assert!(
+        facts("m.d.ts", "declare module 'x' { export const a: number }\n")
+            .exports
+            .unknowable
+    );
+    assert!(
+        facts("m.ts", "const a = 1;\nexport = a;\n")
+            .exports
+            .unknowable
+    );
+    assert!(!facts("m.mjs", "export const a = 1;\n").exports.unknowable);
+}
+
+#[test]
+fn bad_input_yields_unparsed_facts() {
+    for (name, text) in [
+        (
+            "flow.js",
+            "// @flow\nfunction f(x: ?number): %checks { return x }\n",
+        ),
+        ("broken.mjs", "import { from './x.mjs'\n"),
+        ("panic.d.cts", "export = function f(): T;\n"),
+        ("unknown.txt", "hello"),
+    ] {
+        let f = facts(name, text);
+        assert!(!f.parsed(), "{name} should not parse");
+        assert!(f.imports.is_empty() && f.exports.unknowable, "{name}");
+    }
+}
+
+#[test]
+fn package_import_alias_keeps_its_hash() {
+    assert_eq!(split_url_suffix("#internal/x"), ("#internal/x", None));
+    assert_eq!(split_url_suffix("./a.mjs#frag"), ("./a.mjs", Some("#frag")));
+}
+
+#[test]
+fn reexported_import_binding_does_not_name_the_import_site() {
+    let f = facts(
+        "m.mjs",
+        "import useTheme from './t.mjs';\nexport { useTheme };\n",
+    );
+    let names: Vec<&str> = f.imports[0].names.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["default"]);
+    assert_eq!(export_names(&f), ["useTheme"]);
+}

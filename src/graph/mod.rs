@@ -104,12 +104,19 @@ impl Module {
         &self.facts.imports[edge.site as usize]
     }
 
-    /// Edges Node follows when it evaluates this module (no type-only, no `require.resolve`).
+    /// Edges Node follows when it evaluates this module (no type-only, no `require.resolve`,
+    /// nothing from declaration files, which never run).
     pub fn runtime_edges(&self) -> impl Iterator<Item = (&Edge, &ImportSite)> {
+        let runs = self.is_evaluated();
         self.edges
             .iter()
             .map(|e| (e, self.site(e)))
-            .filter(|(_, site)| site.is_runtime())
+            .filter(move |(_, site)| runs && site.is_runtime())
+    }
+
+    /// Whether Node ever evaluates this module's code.
+    pub fn is_evaluated(&self) -> bool {
+        !matches!(self.format, ModuleFormat::Declaration)
     }
 
     pub fn is_workspace(&self) -> bool {

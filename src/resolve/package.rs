@@ -1,6 +1,7 @@
 //! Package identity of files under `node_modules`, and whether a bare specifier names a
 //! package that is certainly not installed.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
@@ -115,6 +116,9 @@ pub fn package_is_certainly_missing(dirs: &DirCache, importer: &Path, specifier:
     let Some(project_dir) = project_dir else {
         return true;
     };
+    if provided_by_others(project_dir, name) {
+        return false;
+    }
     let Some(entries) = dirs.list(project_dir) else {
         return false;
     };
@@ -125,6 +129,28 @@ pub fn package_is_certainly_missing(dirs: &DirCache, importer: &Path, specifier:
         return false;
     }
     true
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DependencyLists {
+    #[serde(default)]
+    peer_dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    optional_dependencies: BTreeMap<String, serde_json::Value>,
+}
+
+/// Peer and optional dependencies are expected to be absent in some installs: whoever uses the
+/// package provides them, or the code copes without.
+fn provided_by_others(project_dir: &Path, name: &str) -> bool {
+    let Ok(bytes) = std::fs::read(project_dir.join("package.json")) else {
+        return false;
+    };
+    // An unreadable manifest tells nothing: stay silent.
+    let Ok(lists) = serde_json::from_slice::<DependencyLists>(&bytes) else {
+        return true;
+    };
+    lists.peer_dependencies.contains_key(name) || lists.optional_dependencies.contains_key(name)
 }
 
 /// `@types` folder name of a package: `a` → `a`, `@s/a` → `s__a`.

@@ -138,6 +138,49 @@ impl<'a> RuleContext<'a> {
         )
     }
 
+    /// `starts` and every loaded module that (transitively) evaluates one of them.
+    pub fn runtime_ancestors(&self, starts: &[FileId]) -> FxHashSet<FileId> {
+        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
+        let mut stack: Vec<FileId> = starts.to_vec();
+        while let Some(id) = stack.pop() {
+            for &importer in self.graph.importers(id) {
+                if !seen.contains(&importer) && self.evaluates(importer, id) {
+                    seen.insert(importer);
+                    stack.push(importer);
+                }
+            }
+        }
+        seen
+    }
+
+    fn evaluates(&self, importer: FileId, target: FileId) -> bool {
+        self.graph.module(importer).is_some_and(|m| {
+            m.runtime_edges()
+                .any(|(e, _)| e.target.module() == Some(target))
+        })
+    }
+
+    /// Whether one module (transitively) evaluates a member of `a` and a member of `b`: only then
+    /// can both be loaded in one process. Two separate programs in one workspace (a library's ESM
+    /// and CommonJS builds, two apps of a monorepo) never share an instance problem.
+    pub fn loaded_together(&self, a: &[FileId], b: &[FileId]) -> bool {
+        let from_a = self.runtime_ancestors(a);
+        let mut seen: FxHashSet<FileId> = b.iter().copied().collect();
+        let mut stack: Vec<FileId> = b.to_vec();
+        while let Some(id) = stack.pop() {
+            if from_a.contains(&id) {
+                return true;
+            }
+            for &importer in self.graph.importers(id) {
+                if !seen.contains(&importer) && self.evaluates(importer, id) {
+                    seen.insert(importer);
+                    stack.push(importer);
+                }
+            }
+        }
+        false
+    }
+
     /// Workspace modules sorted by path, for deterministic graph rules.
     pub fn sorted_workspace_modules(&self) -> Vec<FileId> {
         let mut ids: Vec<FileId> = self.graph.workspace_modules().map(|(id, _)| id).collect();

@@ -78,6 +78,12 @@ impl Rule for DualPackage {
             if esm == cjs {
                 continue;
             }
+            let importers = |side: &[(FileId, Span, FileId)]| {
+                side.iter().map(|(f, _, _)| *f).collect::<Vec<_>>()
+            };
+            if !ctx.loaded_together(&importers(&sides.import), &importers(&sides.require)) {
+                continue;
+            }
             // A wrapper: one entry loads the other, so there is one instance after all.
             let wraps = |from: FileId, to: FileId| {
                 ctx.graph
@@ -113,14 +119,26 @@ impl Rule for DualPackage {
                         .map(|(f, s, _)| (*f, *s, "required here (CommonJS entry)")),
                 )
                 .collect();
-            for &(file, span, _) in &all {
+            let import_files = importers(&sides.import);
+            let require_files = importers(&sides.require);
+            for &(file, span, what) in &all {
                 if !ctx.module(file).is_some_and(|m| m.is_workspace()) {
+                    continue;
+                }
+                // This site is a hazard only in a program that also loads the other entry.
+                let other_side = if what.starts_with("imported") {
+                    &require_files
+                } else {
+                    &import_files
+                };
+                if !ctx.loaded_together(&[file], other_side) {
                     continue;
                 }
                 let mut diagnostic =
                     ctx.diagnostic(META.code, Severity::Warning, file, span, message.clone());
                 for &(other, other_span, what) in &all {
-                    if (other, other_span) != (file, span) {
+                    if (other, other_span) != (file, span) && ctx.loaded_together(&[file], &[other])
+                    {
                         diagnostic
                             .related
                             .push(ctx.related(other, other_span, what.to_string()));

@@ -101,7 +101,9 @@ impl Rule for MissingExport {
     }
 
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
-        let Some(module) = ctx.module(id) else { return };
+        let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {
+            return;
+        };
         for edge in &module.edges {
             let site = module.site(edge);
             if site.type_only

@@ -28,6 +28,8 @@ struct Copy {
     version: String,
     /// First module of this copy reached from the workspace (breadth first).
     entry: FileId,
+    /// Every reached module of this copy.
+    members: Vec<FileId>,
 }
 
 impl Rule for PackageCopies {
@@ -58,7 +60,9 @@ impl Rule for PackageCopies {
                 dir: root.dir.clone(),
                 version: info.version.clone().unwrap_or_else(|| "?".into()),
                 entry: id,
+                members: Vec::new(),
             });
+            copy.members.push(id);
             if depth < ctx.chain_to(&parents, copy.entry).len() {
                 copy.entry = id;
             }
@@ -69,11 +73,10 @@ impl Rule for PackageCopies {
             }
             let copies: Vec<Copy> = copies.into_values().collect();
             let describe = |c: &Copy| format!("{} ({})", c.version, ctx.display_dir(&c.dir));
-            let all: Vec<String> = copies.iter().map(describe).collect();
             // Where each copy enters: the workspace import site that starts its shortest chain.
-            let entries: Vec<(FileId, Span, String)> = copies
+            let entries: Vec<Option<(FileId, Span, String)>> = copies
                 .iter()
-                .filter_map(|c| {
+                .map(|c| {
                     let chain = ctx.chain_to(&parents, c.entry);
                     let &(file, span) = chain.first()?;
                     let mut names: Vec<String> =
@@ -87,20 +90,29 @@ impl Rule for PackageCopies {
                 })
                 .collect();
             let mut seen: FxHashMap<(FileId, Span), ()> = FxHashMap::default();
-            for (i, (file, span, _)) in entries.iter().enumerate() {
-                if seen.insert((*file, *span), ()).is_some() {
+            for (i, copy) in copies.iter().enumerate() {
+                let Some((file, span, _)) = &entries[i] else {
+                    continue;
+                };
+                // Only copies that one program loads together are two instances.
+                let together: Vec<usize> = (0..copies.len())
+                    .filter(|&j| j != i && ctx.loaded_together(&copy.members, &copies[j].members))
+                    .collect();
+                if together.is_empty() || seen.insert((*file, *span), ()).is_some() {
                     continue;
                 }
+                let mut listed: Vec<String> = vec![describe(copy)];
+                listed.extend(together.iter().map(|&j| describe(&copies[j])));
                 let message = format!(
                     "package '{name}' is loaded from {} copies: {}; this import loads {}. Each copy has its own module state: instanceof checks, singletons and caches are not shared.",
-                    copies.len(),
-                    all.join(", "),
-                    describe(&copies[i])
+                    listed.len(),
+                    listed.join(", "),
+                    describe(copy)
                 );
                 let mut diagnostic =
                     ctx.diagnostic(META.code, Severity::Warning, *file, *span, message);
-                for (j, (other_file, other_span, chain)) in entries.iter().enumerate() {
-                    if j != i {
+                for &j in &together {
+                    if let Some((other_file, other_span, chain)) = &entries[j] {
                         diagnostic.related.push(ctx.related(
                             *other_file,
                             *other_span,

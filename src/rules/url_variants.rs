@@ -71,7 +71,20 @@ impl Rule for UrlVariants {
                     }
                 })
                 .collect();
-            for (file, span, written) in &sites {
+            for (i, (file, span, written)) in sites.iter().enumerate() {
+                // Another URL of the same file that one program loads together with this one.
+                let suffix_of = |w: &str| w[w.find(['?', '#']).unwrap_or(w.len())..].to_string();
+                let twin = sites
+                    .iter()
+                    .enumerate()
+                    .any(|(j, (other, _, other_written))| {
+                        j != i
+                            && suffix_of(other_written) != suffix_of(written)
+                            && ctx.loaded_together(&[*file], &[*other])
+                    });
+                if !twin {
+                    continue;
+                }
                 let message = format!(
                     "{name} is imported under {} different URLs ({}): each URL is a separate instance of the module with its own state; this one is '{written}'.",
                     suffixes.len(),

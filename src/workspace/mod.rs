@@ -143,7 +143,8 @@ impl Workspace {
         while !batch.is_empty() {
             let started = std::time::Instant::now();
             let mut next: Vec<PathBuf> = Vec::new();
-            let mut queued: FxHashSet<PathBuf> = FxHashSet::default();
+            // Members of this batch are being loaded already.
+            let mut queued: FxHashSet<PathBuf> = batch.iter().map(|l| l.path.clone()).collect();
             for loaded in batch {
                 let id = self.graph.intern(&loaded.path);
                 let origin = if self.filter.is_workspace_file(&loaded.path) {
