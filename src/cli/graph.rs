@@ -119,7 +119,7 @@ pub fn run(
         .filter(|(id, m)| wanted(*id) && (m.is_workspace() || included.is_some()))
         .map(|(id, _)| id)
         .collect();
-    sources.sort_by(|a, b| graph.path(*a).cmp(graph.path(*b)));
+    sources.sort_by(|a, b| graph.cmp_paths(*a, *b));
     for id in sources {
         let Some(module) = graph.module(id) else {
             continue;

@@ -127,7 +127,8 @@ impl Module {
 #[derive(Default)]
 pub struct ModuleGraph {
     paths: Vec<PathBuf>,
-    ids: FxHashMap<PathBuf, FileId>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components, which is slow.
+    ids: FxHashMap<Box<[u8]>, FileId>,
     modules: Vec<Option<Module>>,
     /// For each file, the modules that have at least one edge to it.
     importers: Vec<Vec<FileId>>,
@@ -135,19 +136,25 @@ pub struct ModuleGraph {
 
 impl ModuleGraph {
     pub fn intern(&mut self, path: &Path) -> FileId {
-        if let Some(id) = self.ids.get(path) {
+        let key = path.as_os_str().as_encoded_bytes();
+        if let Some(id) = self.ids.get(key) {
             return *id;
         }
         let id = FileId(self.paths.len() as u32);
         self.paths.push(path.to_path_buf());
-        self.ids.insert(path.to_path_buf(), id);
+        self.ids.insert(key.into(), id);
         self.modules.push(None);
         self.importers.push(Vec::new());
         id
     }
 
     pub fn id(&self, path: &Path) -> Option<FileId> {
-        self.ids.get(path).copied()
+        self.ids.get(path.as_os_str().as_encoded_bytes()).copied()
+    }
+
+    /// Orders files by path bytes (cheaper than `Path`'s component-wise order, equally stable).
+    pub fn cmp_paths(&self, a: FileId, b: FileId) -> std::cmp::Ordering {
+        self.path(a).as_os_str().cmp(self.path(b).as_os_str())
     }
 
     pub fn path(&self, id: FileId) -> &Path {
@@ -185,11 +192,24 @@ impl ModuleGraph {
     pub fn set_module(&mut self, id: FileId, module: Module) {
         let old_targets = self.module(id).map(edge_files).unwrap_or_default();
         let new_targets = edge_files(&module);
-        for gone in old_targets.difference(&new_targets) {
-            self.importers[gone.index()].retain(|i| *i != id);
-        }
-        for added in new_targets.difference(&old_targets) {
-            self.importers[added.index()].push(id);
+        // Both are sorted: walk them like a merge.
+        let (mut i, mut j) = (0, 0);
+        while i < old_targets.len() || j < new_targets.len() {
+            match (old_targets.get(i), new_targets.get(j)) {
+                (Some(o), Some(n)) if o == n => {
+                    i += 1;
+                    j += 1;
+                }
+                (Some(o), n) if n.is_none_or(|n| o < n) => {
+                    self.importers[o.index()].retain(|x| *x != id);
+                    i += 1;
+                }
+                (_, Some(n)) => {
+                    self.importers[n.index()].push(id);
+                    j += 1;
+                }
+                _ => break,
+            }
         }
         self.modules[id.index()] = Some(module);
     }
@@ -261,8 +281,9 @@ impl ModuleGraph {
     }
 }
 
-fn edge_files(module: &Module) -> FxHashSet<FileId> {
-    module
+/// The files a module has edges to, sorted and without repeats.
+fn edge_files(module: &Module) -> Vec<FileId> {
+    let mut files: Vec<FileId> = module
         .edges
         .iter()
         .filter_map(|e| match &e.target {
@@ -270,5 +291,8 @@ fn edge_files(module: &Module) -> FxHashSet<FileId> {
             Target::CaseMismatch { file, .. } => Some(*file),
             _ => None,
         })
-        .collect()
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
 }

@@ -32,7 +32,7 @@ pub fn strongly_connected_components(
     let mut out: Vec<Vec<FileId>> = Vec::new();
 
     let mut sorted: Vec<FileId> = nodes.to_vec();
-    sorted.sort_by(|a, b| graph.path(*a).cmp(graph.path(*b)));
+    sorted.sort_by(|a, b| graph.cmp_paths(*a, *b));
     for &root in &sorted {
         if index_of.contains_key(&root) {
             continue;
@@ -82,12 +82,12 @@ pub fn strongly_connected_components(
                 }
                 let self_loop = component.len() == 1 && successors(node).contains(&node);
                 if component.len() > 1 || self_loop {
-                    component.sort_by(|a, b| graph.path(*a).cmp(graph.path(*b)));
+                    component.sort_by(|a, b| graph.cmp_paths(*a, *b));
                     out.push(component);
                 }
             }
         }
     }
-    out.sort_by(|a, b| graph.path(a[0]).cmp(graph.path(b[0])));
+    out.sort_by(|a, b| graph.cmp_paths(a[0], b[0]));
     out
 }

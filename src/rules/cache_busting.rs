@@ -39,7 +39,7 @@ impl Rule for CacheBusting {
                 .copied()
                 .filter(|m| *m != target && ctx.module(*m).is_some_and(|m| m.is_workspace()))
                 .collect();
-            stale.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+            stale.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
             let entry = ctx.display(target);
             let message = if stale.is_empty() {
                 format!(

@@ -1,6 +1,6 @@
 //! What rules see: the graph, display names, and shared derived facts computed once per run.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::path::Path;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -15,6 +15,8 @@ pub struct RuleContext<'a> {
     pub workspace: &'a Workspace,
     pub graph: &'a ModuleGraph,
     runtime_reachable: OnceCell<FxHashSet<FileId>>,
+    packages: RefCell<FxHashMap<FileId, Option<(PackageRoot, PackageInfo)>>>,
+    scratch: RefCell<FxHashMap<std::any::TypeId, Box<dyn std::any::Any>>>,
     names: OnceCell<FxHashMap<String, Vec<FileId>>>,
 }
 
@@ -25,6 +27,22 @@ impl<'a> RuleContext<'a> {
             graph: workspace.graph(),
             runtime_reachable: OnceCell::new(),
             names: OnceCell::new(),
+            packages: RefCell::default(),
+            scratch: RefCell::default(),
+        }
+    }
+
+    /// A rule's own cache for this run, created on first use. Rules keep derived data here
+    /// (keyed by a type of their own) without the context knowing about it.
+    pub fn scratch<T: Default + 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut map = self.scratch.borrow_mut();
+        let entry = map
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()));
+        // The entry was created for `T` above.
+        match entry.downcast_mut::<T>() {
+            Some(value) => f(value),
+            None => f(&mut T::default()),
         }
     }
 
@@ -72,7 +90,12 @@ impl<'a> RuleContext<'a> {
     }
 
     pub fn package_of(&self, id: FileId) -> Option<(PackageRoot, PackageInfo)> {
-        self.workspace.package_of(id)
+        if let Some(known) = self.packages.borrow().get(&id) {
+            return known.clone();
+        }
+        let found = self.workspace.package_of(id);
+        self.packages.borrow_mut().insert(id, found.clone());
+        found
     }
 
     /// Modules Node would evaluate starting from the workspace modules (runtime edges only).
@@ -184,7 +207,7 @@ impl<'a> RuleContext<'a> {
     /// Workspace modules sorted by path, for deterministic graph rules.
     pub fn sorted_workspace_modules(&self) -> Vec<FileId> {
         let mut ids: Vec<FileId> = self.graph.workspace_modules().map(|(id, _)| id).collect();
-        ids.sort_by(|a, b| self.graph.path(*a).cmp(self.graph.path(*b)));
+        ids.sort_by(|a, b| self.graph.cmp_paths(*a, *b));
         ids
     }
 

@@ -39,7 +39,7 @@ impl Rule for DualPackage {
         // (package dir, specifier) → the two sides
         let mut by_entry: BTreeMap<(PathBuf, String), Sides> = BTreeMap::new();
         let mut reachable: Vec<FileId> = ctx.runtime_reachable().iter().copied().collect();
-        reachable.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+        reachable.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
         for importer in reachable {
             let Some(module) = ctx.module(importer) else {
                 continue;

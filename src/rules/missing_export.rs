@@ -6,7 +6,9 @@
 //! part of the target's export list is unknowable (CommonJS, JSON, a parse failure, an unresolved
 //! `export *`), the rule stays silent.
 
-use rustc_hash::FxHashSet;
+use std::rc::Rc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::context::inside_quotes;
 use super::{Rule, RuleContext, RuleMeta};
@@ -22,6 +24,20 @@ static META: RuleMeta = RuleMeta {
     default_severity: Some(Severity::Error),
     summary: "An imported name that the target module does not export: linking fails at run time.",
 };
+
+/// Export lists already computed in this run.
+#[derive(Default)]
+struct ExportCache(FxHashMap<FileId, Option<Rc<FxHashSet<String>>>>);
+
+/// [`export_names`], computed once per target and run.
+fn cached_export_names(ctx: &RuleContext, id: FileId) -> Option<Rc<FxHashSet<String>>> {
+    if let Some(known) = ctx.scratch(|cache: &mut ExportCache| cache.0.get(&id).cloned()) {
+        return known;
+    }
+    let names = export_names(ctx, id).map(Rc::new);
+    ctx.scratch(|cache: &mut ExportCache| cache.0.insert(id, names.clone()));
+    names
+}
 
 /// Every name `id` exports, following `export *`; `None` when any part is unknowable.
 fn export_names(ctx: &RuleContext, id: FileId) -> Option<FxHashSet<String>> {
@@ -115,7 +131,7 @@ impl Rule for MissingExport {
             let Target::Module(target) = edge.target else {
                 continue;
             };
-            let Some(names) = export_names(ctx, target) else {
+            let Some(names) = cached_export_names(ctx, target) else {
                 continue;
             };
             for wanted in site.names.iter().filter(|n| !n.type_only) {

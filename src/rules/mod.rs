@@ -16,8 +16,6 @@ mod package_copies;
 mod partial_invalidation;
 mod url_variants;
 
-use std::path::Path;
-
 pub use context::RuleContext;
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -80,7 +78,7 @@ pub fn check(workspace: &Workspace) -> Vec<Diagnostic> {
         .workspace_modules()
         .map(|(id, _)| id)
         .collect();
-    modules.sort_by(|a, b| workspace.graph().path(*a).cmp(workspace.graph().path(*b)));
+    modules.sort_by(|a, b| workspace.graph().cmp_paths(*a, *b));
     let mut out = Vec::new();
     for rule in RULES {
         let meta = rule.meta();
@@ -110,7 +108,7 @@ pub fn check(workspace: &Workspace) -> Vec<Diagnostic> {
 }
 
 fn sort_diagnostics(workspace: &Workspace, out: &mut [Diagnostic]) {
-    let path = |id: FileId| -> &Path { workspace.graph().path(id) };
+    let path = |id: FileId| workspace.graph().path(id).as_os_str();
     out.sort_by(|a, b| {
         path(a.location.file)
             .cmp(path(b.location.file))

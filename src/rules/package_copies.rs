@@ -43,7 +43,7 @@ impl Rule for PackageCopies {
         // name → package dir → copy
         let mut packages: BTreeMap<String, BTreeMap<PathBuf, Copy>> = BTreeMap::new();
         let mut reached: Vec<FileId> = parents.keys().copied().collect();
-        reached.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+        reached.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
         for id in reached {
             let Some(module) = ctx.module(id) else {
                 continue;

@@ -65,7 +65,7 @@ impl Rule for PartialInvalidation {
                         && ctx.module(*m).is_some_and(|m| m.is_workspace())
                 })
                 .collect();
-            stale_deps.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+            stale_deps.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
             // (b) Modules that required it earlier and keep the old exports.
             let mut holders: Vec<FileId> = ctx
                 .graph
@@ -82,7 +82,7 @@ impl Rule for PartialInvalidation {
                     })
                 })
                 .collect();
-            holders.sort_by(|a, b| ctx.graph.path(*a).cmp(ctx.graph.path(*b)));
+            holders.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
             holders.dedup();
             if stale_deps.is_empty() && holders.is_empty() {
                 continue;

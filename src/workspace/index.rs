@@ -47,6 +47,15 @@ fn normalize(path: &Path) -> PathBuf {
 
 fn specifier_keys(importer: &Path, specifier: &str, keys: &mut Vec<String>) {
     if is_path_specifier(specifier) {
+        // The common case needs no path arithmetic: the last segment names the file or folder.
+        if let Some(last) = specifier
+            .rsplit('/')
+            .next()
+            .filter(|l| !matches!(*l, "" | "." | ".."))
+        {
+            keys.push(stem(last));
+            return;
+        }
         let base = importer.parent().unwrap_or(Path::new("/"));
         let target = normalize(&base.join(specifier));
         if let Some(name) = target.file_name().and_then(|n| n.to_str()) {

@@ -139,20 +139,33 @@ impl Workspace {
     }
 
     /// Interns every loaded module, then loads the modules their edges reach, until none is new.
-    fn insert_batch(&mut self, mut batch: Vec<LoadedModule>, changed: &mut FxHashSet<FileId>) {
+    /// `origin` is known for the first batch when its files come from the walk.
+    fn insert_batch(&mut self, batch: Vec<LoadedModule>, changed: &mut FxHashSet<FileId>) {
+        self.insert_batch_with_origin(batch, None, changed);
+    }
+
+    fn insert_batch_with_origin(
+        &mut self,
+        mut batch: Vec<LoadedModule>,
+        mut origin: Option<Origin>,
+        changed: &mut FxHashSet<FileId>,
+    ) {
         while !batch.is_empty() {
             let started = std::time::Instant::now();
             let mut next: Vec<PathBuf> = Vec::new();
             // Members of this batch are being loaded already.
-            let mut queued: FxHashSet<PathBuf> = batch.iter().map(|l| l.path.clone()).collect();
+            let mut pending: FxHashSet<FileId> =
+                batch.iter().map(|l| self.graph.intern(&l.path)).collect();
             for loaded in batch {
                 let id = self.graph.intern(&loaded.path);
-                let origin = if self.filter.is_workspace_file(&loaded.path) {
-                    Origin::Workspace
-                } else {
-                    Origin::Dependency
-                };
-                let edges = self.edges_for(&loaded.resolved, &mut next, &mut queued);
+                let origin = origin.unwrap_or_else(|| {
+                    if self.filter.is_workspace_file(&loaded.path) {
+                        Origin::Workspace
+                    } else {
+                        Origin::Dependency
+                    }
+                });
+                let edges = self.edges_for(&loaded.resolved, &mut next, &mut pending);
                 self.index
                     .update(id, &loaded.path, None, Some(&loaded.facts));
                 self.graph.set_module(
@@ -167,6 +180,7 @@ impl Workspace {
                 );
                 changed.insert(id);
             }
+            origin = None;
             self.stats.graph += started.elapsed();
             batch = loader::load_all(
                 &next,
@@ -178,28 +192,26 @@ impl Workspace {
         }
     }
 
-    /// Interns resolved targets; queues files that are not loaded yet.
+    /// Interns resolved targets; queues files that are neither loaded nor pending.
     fn edges_for(
         &mut self,
         resolved: &[Resolved],
         next: &mut Vec<PathBuf>,
-        queued: &mut FxHashSet<PathBuf>,
+        pending: &mut FxHashSet<FileId>,
     ) -> Vec<Edge> {
-        let mut queue = |graph: &ModuleGraph, path: &Path| {
-            let loaded = graph.id(path).is_some_and(|id| graph.is_loaded(id));
-            if !loaded && queued.insert(path.to_path_buf()) {
+        let mut target_id = |graph: &mut ModuleGraph, path: &Path, load: bool| {
+            let id = graph.intern(path);
+            if load && !graph.is_loaded(id) && pending.insert(id) {
                 next.push(path.to_path_buf());
             }
+            id
         };
         resolved
             .iter()
             .enumerate()
             .map(|(site, r)| {
                 let target = match r {
-                    Resolved::File(path) => {
-                        queue(&self.graph, path);
-                        Target::Module(self.graph.intern(path))
-                    }
+                    Resolved::File(path) => Target::Module(target_id(&mut self.graph, path, true)),
                     Resolved::Builtin => Target::Builtin,
                     Resolved::NotFound => Target::NotFound,
                     Resolved::Unknown => Target::Unknown,
@@ -207,16 +219,11 @@ impl Workspace {
                         corrected,
                         path,
                         resolves_anyway,
-                    } => {
-                        if *resolves_anyway {
-                            queue(&self.graph, path);
-                        }
-                        Target::CaseMismatch {
-                            corrected: corrected.clone(),
-                            file: self.graph.intern(path),
-                            resolves_anyway: *resolves_anyway,
-                        }
-                    }
+                    } => Target::CaseMismatch {
+                        corrected: corrected.clone(),
+                        file: target_id(&mut self.graph, path, *resolves_anyway),
+                        resolves_anyway: *resolves_anyway,
+                    },
                 };
                 Edge {
                     site: site as u32,
@@ -248,9 +255,9 @@ impl Workspace {
             .map(|(id, path, facts)| (*id, loader::resolve_sites(path, facts, &self.resolver)))
             .collect();
         let mut next = Vec::new();
-        let mut queued = FxHashSet::default();
+        let mut pending = FxHashSet::default();
         for (id, resolved) in results {
-            let edges = self.edges_for(&resolved, &mut next, &mut queued);
+            let edges = self.edges_for(&resolved, &mut next, &mut pending);
             let Some(module) = self.graph.module(id) else {
                 continue;
             };
@@ -446,12 +453,7 @@ impl Workspace {
             stats: LoadStats::default(),
         };
         let started = std::time::Instant::now();
-        let files: Vec<PathBuf> = ws
-            .filter
-            .walk()
-            .into_iter()
-            .filter(|p| ws.filter.is_workspace_file(p))
-            .collect();
+        let files: Vec<PathBuf> = ws.filter.walk();
         ws.stats.walk = started.elapsed();
         let loaded = loader::load_all(
             &files,
@@ -461,7 +463,7 @@ impl Workspace {
             &mut ws.stats,
         );
         let mut changed = FxHashSet::default();
-        ws.insert_batch(loaded, &mut changed);
+        ws.insert_batch_with_origin(loaded, Some(Origin::Workspace), &mut changed);
         ws
     }
 }
