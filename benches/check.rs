@@ -51,7 +51,7 @@ fn run_child(mut make: impl FnMut() -> Command, runs: usize) -> (Duration, u64, 
             .lines()
             .filter_map(|l| l.strip_prefix("MAXRSS "))
             .filter_map(|v| v.trim().parse().ok())
-            .last()
+            .next_back()
             .unwrap_or(0);
     }
     (median(times), rss, stderr)
