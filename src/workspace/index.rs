@@ -85,6 +85,9 @@ fn path_keys(path: &Path) -> Vec<String> {
     {
         keys.push(parent.to_lowercase());
     }
+    if let Some(root) = crate::resolve::package_root_of(path) {
+        keys.push(root.name.to_lowercase());
+    }
     keys
 }
 

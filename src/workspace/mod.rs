@@ -408,7 +408,25 @@ impl Workspace {
         if let Some(id) = self.graph.id(path) {
             affected.extend(self.graph.importers(id).iter().copied());
         }
+        // A change under `node_modules` may create or remove `node_modules` itself, which
+        // decides whether an unresolved package is certainly missing.
+        if path.components().any(|c| c.as_os_str() == "node_modules") {
+            affected.extend(self.modules_with_unresolved_packages());
+        }
         affected
+    }
+
+    fn modules_with_unresolved_packages(&self) -> Vec<FileId> {
+        self.graph
+            .modules()
+            .filter(|(_, m)| {
+                m.edges.iter().any(|e| {
+                    matches!(e.target, Target::NotFound | Target::Unknown)
+                        && !crate::resolve::is_path_specifier(&m.site(e).specifier)
+                })
+            })
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// Reloads configuration and everything else, keeping editor overlays.
