@@ -194,3 +194,13 @@ fn reexported_import_binding_does_not_name_the_import_site() {
     assert_eq!(names, ["default"]);
     assert_eq!(export_names(&f), ["useTheme"]);
 }
+
+#[test]
+fn require_bound_by_a_bundle_wrapper_is_not_nodes() {
+    let f = facts(
+        "bundle.js",
+        "(function(){ var m = [function(require, module, exports) { require('_process'); }]; })();\nrequire('./real');\n",
+    );
+    let specs: Vec<&str> = f.imports.iter().map(|s| s.specifier.as_str()).collect();
+    assert_eq!(specs, ["./real"]);
+}

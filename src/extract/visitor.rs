@@ -18,6 +18,9 @@ pub(super) struct SiteCollector {
     /// Some loop or `Object.keys` walks over `require.cache`.
     pub iterates_cache: bool,
     try_depth: u32,
+    /// Inside a function whose parameter is named `require` (bundler wrappers such as
+    /// browserify's `function(require, module, exports)`): that `require` is not Node's.
+    shadowed_require: u32,
     /// Start offsets of `import()` expressions that have a `.catch()` attached.
     caught_imports: Vec<u32>,
 }
@@ -111,6 +114,9 @@ impl SiteCollector {
         } else {
             (specifier, None)
         };
+        if self.shadowed_require > 0 && !kind.uses_import_conditions() {
+            return;
+        }
         self.sites.push(ImportSite {
             kind,
             specifier: specifier.to_string(),
@@ -168,7 +174,35 @@ impl SiteCollector {
     }
 }
 
+fn binds_require(params: &oxc_ast::ast::FormalParameters) -> bool {
+    params.items.iter().any(|p| {
+        p.pattern
+            .get_binding_identifiers()
+            .iter()
+            .any(|b| b.name == "require")
+    })
+}
+
 impl<'a> Visit<'a> for SiteCollector {
+    fn visit_function(
+        &mut self,
+        it: &oxc_ast::ast::Function<'a>,
+        flags: oxc_syntax::scope::ScopeFlags,
+    ) {
+        let shadows =
+            binds_require(&it.params) || it.id.as_ref().is_some_and(|id| id.name == "require");
+        self.shadowed_require += u32::from(shadows);
+        walk::walk_function(self, it, flags);
+        self.shadowed_require -= u32::from(shadows);
+    }
+
+    fn visit_arrow_function_expression(&mut self, it: &oxc_ast::ast::ArrowFunctionExpression<'a>) {
+        let shadows = binds_require(&it.params);
+        self.shadowed_require += u32::from(shadows);
+        walk::walk_arrow_function_expression(self, it);
+        self.shadowed_require -= u32::from(shadows);
+    }
+
     fn visit_try_statement(&mut self, it: &TryStatement<'a>) {
         self.try_depth += 1;
         self.visit_block_statement(&it.block);

@@ -138,10 +138,12 @@ struct DependencyLists {
     peer_dependencies: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     optional_dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    dev_dependencies: BTreeMap<String, serde_json::Value>,
 }
 
-/// Peer and optional dependencies are expected to be absent in some installs: whoever uses the
-/// package provides them, or the code copes without.
+/// Peer, optional and dev dependencies are expected to be absent in some installs: whoever uses
+/// the package provides them, the code copes without, or dev tools are not installed.
 fn provided_by_others(project_dir: &Path, name: &str) -> bool {
     let Ok(bytes) = std::fs::read(project_dir.join("package.json")) else {
         return false;
@@ -150,7 +152,9 @@ fn provided_by_others(project_dir: &Path, name: &str) -> bool {
     let Ok(lists) = serde_json::from_slice::<DependencyLists>(&bytes) else {
         return true;
     };
-    lists.peer_dependencies.contains_key(name) || lists.optional_dependencies.contains_key(name)
+    lists.peer_dependencies.contains_key(name)
+        || lists.optional_dependencies.contains_key(name)
+        || lists.dev_dependencies.contains_key(name)
 }
 
 /// `@types` folder name of a package: `a` → `a`, `@s/a` → `s__a`.

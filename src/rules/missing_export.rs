@@ -117,6 +117,7 @@ impl Rule for MissingExport {
     }
 
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
+        let importer_is_typescript = is_typescript_file(ctx.graph.path(id));
         let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {
             return;
         };
@@ -131,6 +132,11 @@ impl Rule for MissingExport {
             let Target::Module(target) = edge.target else {
                 continue;
             };
+            // TypeScript erases imports of names used only as types, and their declarations
+            // live in `.d.ts` files, not in a JavaScript target: only TS sources tell both.
+            if importer_is_typescript && !is_typescript_file(ctx.graph.path(target)) {
+                continue;
+            }
             let Some(names) = cached_export_names(ctx, target) else {
                 continue;
             };

@@ -33,8 +33,29 @@ impl Rule for MissingModule {
         let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {
             return;
         };
+        // A package required inside `try` anywhere in this module is optional here.
+        let optional: Vec<&str> = module
+            .facts
+            .imports
+            .iter()
+            .filter(|s| s.guarded && !is_path_specifier(&s.specifier))
+            .filter_map(|s| crate::resolve::package_name_of(&s.specifier))
+            .collect();
+        let typescript = crate::resolve::is_typescript_file(ctx.graph.path(id));
         for edge in &module.edges {
             let site = module.site(edge);
+            if crate::resolve::package_name_of(&site.specifier)
+                .is_some_and(|n| optional.contains(&n))
+                && !is_path_specifier(&site.specifier)
+            {
+                continue;
+            }
+            // TypeScript keeps `require()` paths as written, relative to the compiled file,
+            // which may live elsewhere (`outDir`).
+            if typescript && site.kind == ImportKind::Require && is_path_specifier(&site.specifier)
+            {
+                continue;
+            }
             if edge.target != Target::NotFound
                 || site.type_only
                 || site.guarded

@@ -1,0 +1,1 @@
+export const defaults = { port: 3000, timeout: '5s' };

@@ -1,0 +1,1 @@
+export const db = { users: [{ name: 'ada' }, { name: 'grace' }] };

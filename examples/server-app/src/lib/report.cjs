@@ -1,0 +1,4 @@
+'use strict';
+const format = require('./format.cjs');
+
+module.exports = { render: () => format.title('report') };

@@ -1,0 +1,1 @@
+export const template = (body) => `<html><body>${body}</body></html>`;

@@ -1,0 +1,2 @@
+import './server.js';
+import './metrics.js';
