@@ -114,6 +114,12 @@ pub fn correct_case(dirs: &DirCache, importer: &Path, specifier: &str) -> Option
                 if i != last || !same.is_empty() {
                     return None;
                 }
+                // `./Utils.js` meaning `utils.ts` (TypeScript's extension rule).
+                if let Some(stem_case) = ts_counterpart(&entries, segment) {
+                    changed |= stem_case != segment[..stem_case.len()];
+                    corrected.push(format!("{stem_case}{}", &segment[stem_case.len()..]));
+                    continue;
+                }
                 // Extensionless last segment: `./Utils` for `utils.js`.
                 let stems: Vec<&str> = entries
                     .iter()
@@ -135,6 +141,30 @@ pub fn correct_case(dirs: &DirCache, importer: &Path, specifier: &str) -> Option
         }
     }
     changed.then(|| corrected.join("/"))
+}
+
+/// For `name.js` (or `.mjs`, `.cjs`, `.jsx`), the on-disk spelling of `name` when exactly one
+/// TypeScript counterpart (`Name.ts`, …) matches it ignoring case.
+fn ts_counterpart(entries: &[String], segment: &str) -> Option<String> {
+    let (stem, ext) = segment.rsplit_once('.')?;
+    let alternatives: &[&str] = match ext {
+        "js" => &["ts", "tsx"],
+        "jsx" => &["tsx"],
+        "mjs" => &["mts"],
+        "cjs" => &["cts"],
+        _ => return None,
+    };
+    let lower = stem.to_lowercase();
+    let matches: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.rsplit_once('.'))
+        .filter(|(s, x)| alternatives.contains(x) && s.to_lowercase() == lower)
+        .map(|(s, _)| s)
+        .collect();
+    match matches.as_slice() {
+        [one] => Some((*one).to_string()),
+        _ => None,
+    }
 }
 
 /// The `node_modules` directory whose entries should hold the package named by `segments`.

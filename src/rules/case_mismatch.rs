@@ -34,6 +34,9 @@ impl Rule for CaseMismatch {
                 continue;
             };
             let site = module.site(edge);
+            if site.type_only {
+                continue; // never loaded at run time
+            }
             let actual = ctx.display(*file);
             let (severity, message) = if *resolves_anyway {
                 (

@@ -58,11 +58,18 @@ impl Rule for DualPackage {
                 };
                 let key = (root.dir, site.specifier.clone());
                 let entry = (importer, site.span, target);
+                // `import()` uses the import conditions in any JavaScript file; TypeScript may
+                // compile it (and static imports) to `require`, so TS files count only when ESM.
+                let dynamic_is_import =
+                    !crate::resolve::is_typescript_file(ctx.graph.path(importer));
                 match site.kind {
-                    ImportKind::Require => by_entry.entry(key).or_default().require.push(entry),
-                    ImportKind::Static | ImportKind::ReExport | ImportKind::Dynamic
-                        if importer_is_esm =>
-                    {
+                    ImportKind::Require | ImportKind::TsImportEquals => {
+                        by_entry.entry(key).or_default().require.push(entry)
+                    }
+                    ImportKind::Dynamic if importer_is_esm || dynamic_is_import => {
+                        by_entry.entry(key).or_default().import.push(entry)
+                    }
+                    ImportKind::Static | ImportKind::ReExport if importer_is_esm => {
                         by_entry.entry(key).or_default().import.push(entry)
                     }
                     _ => {}
