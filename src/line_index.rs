@@ -11,7 +11,7 @@ pub struct LineCol {
 pub struct LineIndex<'t> {
     text: &'t str,
     /// Byte offset of each line start. `\r\n`, `\n` and lone `\r` end lines.
-    starts: Vec<u32>,
+    starts: std::rc::Rc<[u32]>,
 }
 
 impl<'t> LineIndex<'t> {
@@ -27,7 +27,24 @@ impl<'t> LineIndex<'t> {
             }
             i += 1;
         }
-        Self { text, starts }
+        Self {
+            text,
+            starts: starts.into(),
+        }
+    }
+
+    /// An index of `text` from line starts computed earlier for the same text.
+    pub fn with_line_starts(text: &'t str, starts: std::rc::Rc<[u32]>) -> Self {
+        if starts.is_empty() {
+            Self::new(text)
+        } else {
+            Self { text, starts }
+        }
+    }
+
+    /// The line starts, to build the index again later without rescanning.
+    pub fn into_line_starts(self) -> std::rc::Rc<[u32]> {
+        self.starts
     }
 
     fn line_of(&self, offset: u32) -> usize {

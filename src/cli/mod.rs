@@ -12,7 +12,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::workspace::Workspace;
+// The rules never use declaration files' edges; `graph` shows them.
+use crate::workspace::{Workspace, WorkspaceOptions};
 
 #[derive(Parser)]
 #[command(
@@ -72,7 +73,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let started = Instant::now();
             let (roots, only) = split_paths(&paths)?;
-            let workspace = Workspace::open(&roots).context("cannot open the workspace")?;
+            let workspace = Workspace::open_with(
+                &roots,
+                WorkspaceOptions {
+                    declaration_edges: false,
+                },
+            )
+            .context("cannot open the workspace")?;
             print_notes(&workspace);
             let base = common_base(workspace.roots());
             let mut stdout = std::io::stdout().lock();

@@ -58,7 +58,9 @@ pub struct Reported {
 pub struct Positions<'w> {
     workspace: &'w Workspace,
     base: PathBuf,
+    /// Text and line starts of each file with a diagnostic, read once.
     texts: FxHashMap<FileId, String>,
+    indexes: FxHashMap<FileId, std::rc::Rc<[u32]>>,
 }
 
 impl<'w> Positions<'w> {
@@ -67,6 +69,7 @@ impl<'w> Positions<'w> {
             workspace,
             base: base.to_path_buf(),
             texts: FxHashMap::default(),
+            indexes: FxHashMap::default(),
         }
     }
 
@@ -84,10 +87,24 @@ impl<'w> Positions<'w> {
             .or_insert_with(|| std::fs::read_to_string(path).unwrap_or_default())
     }
 
-    /// (line, column, end line, end column), all 1-based, columns in UTF-16 units.
+    /// (line, column, end line, end column, source line), 1-based, columns in UTF-16 units.
     fn range(&mut self, location: &Location) -> (u32, u32, u32, u32, String) {
-        let text = self.text(location.file);
-        let index = LineIndex::new(text);
+        if !self.indexes.contains_key(&location.file) {
+            let starts = LineIndex::new(self.text(location.file)).into_line_starts();
+            self.indexes.insert(location.file, starts);
+        }
+        let text = self
+            .texts
+            .get(&location.file)
+            .map(String::as_str)
+            .unwrap_or_default();
+        let index = LineIndex::with_line_starts(
+            text,
+            self.indexes
+                .get(&location.file)
+                .cloned()
+                .unwrap_or_default(),
+        );
         let start = index.utf16(location.span.start);
         let end = index.utf16(location.span.end);
         (

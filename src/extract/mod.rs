@@ -155,7 +155,7 @@ pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFact
     }
 
     let mut found = visitor::SiteCollector::default();
-    let needs_walk = !record.dynamic_imports.is_empty() || text.contains("require");
+    let needs_walk = !record.dynamic_imports.is_empty() || mentions(text, "require");
     if needs_walk {
         oxc_ast_visit::Visit::visit_program(&mut found, &ret.program);
         imports.append(&mut found.sites);
@@ -176,8 +176,7 @@ pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFact
         .map(|(i, _)| i as u32)
         .collect();
 
-    let has_cjs_exports =
-        text.contains("module.exports") || text.contains("exports.") || text.contains("exports[");
+    let has_cjs_exports = mentions_cjs_exports(text);
     if has_cjs_exports || !record.has_module_syntax {
         exports.unknowable = true;
     }
@@ -191,8 +190,20 @@ pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFact
         clears_whole_cache: found.iterates_cache
             && found.deletes.iter().any(|d| d.key == CacheKey::Unknown),
         cache_deletes: found.deletes,
-        accepts_hot_update: text.contains("hot.accept"),
+        accepts_hot_update: mentions(text, "hot.accept"),
     }
+}
+
+/// `module.exports`, `exports.x` or `exports[…]` appears in the text (one SIMD pass).
+fn mentions_cjs_exports(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memmem::find_iter(bytes, b"exports")
+        .any(|i| matches!(bytes.get(i + 7), Some(b'.' | b'[')) || bytes[..i].ends_with(b"module."))
+}
+
+/// `needle` occurs in `text` (SIMD search; `str::contains` is slower on large files).
+fn mentions(text: &str, needle: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some()
 }
 
 /// Splits a static `?query` / `#hash` off an ES specifier. A leading `#` is a package

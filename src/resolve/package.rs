@@ -2,7 +2,7 @@
 //! package that is certainly not installed.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -26,23 +26,28 @@ pub struct PackageInfo {
 }
 
 pub fn package_root_of(path: &Path) -> Option<PackageRoot> {
-    let components: Vec<Component> = path.components().collect();
-    let at = components
-        .iter()
-        .rposition(|c| *c == Component::Normal("node_modules".as_ref()))?;
-    let first = components.get(at + 1)?.as_os_str().to_str()?;
-    let (name, len) = if first.starts_with('@') {
-        let second = components.get(at + 2)?.as_os_str().to_str()?;
-        (format!("{first}/{second}"), 3)
+    // String search instead of collecting components: this runs for every dependency module.
+    let text = path.to_str()?;
+    let marker = format!("{sep}node_modules{sep}", sep = std::path::MAIN_SEPARATOR);
+    let after = text.rfind(&marker)? + marker.len();
+    let rest = &text[after..];
+    let mut parts = rest.split(std::path::MAIN_SEPARATOR);
+    let first = parts.next().filter(|p| !p.is_empty())?;
+    let name_len = if first.starts_with('@') {
+        let second = parts.next().filter(|p| !p.is_empty())?;
+        first.len() + 1 + second.len()
     } else {
-        (first.to_string(), 2)
+        first.len()
     };
     // A file directly in node_modules (or the scope folder) belongs to no package.
-    if components.len() <= at + len {
+    if rest.len() <= name_len {
         return None;
     }
-    let dir: PathBuf = components[..at + len].iter().collect();
-    Some(PackageRoot { name, dir })
+    let name = rest[..name_len].replace(std::path::MAIN_SEPARATOR, "/");
+    Some(PackageRoot {
+        name,
+        dir: PathBuf::from(&text[..after + name_len]),
+    })
 }
 
 /// The package name a bare specifier starts with: `a`, `@s/a`.

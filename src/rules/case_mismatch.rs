@@ -23,7 +23,9 @@ impl Rule for CaseMismatch {
     }
 
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
-        let Some(module) = ctx.module(id) else { return };
+        let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {
+            return;
+        };
         for edge in &module.edges {
             let Target::CaseMismatch {
                 corrected,

@@ -212,11 +212,14 @@ impl<'a> RuleContext<'a> {
     }
 
     /// Runtime edges of a module with their sites.
-    pub fn runtime_edges(&self, id: FileId) -> Vec<(&'a Edge, &'a ImportSite)> {
+    pub fn runtime_edges(
+        &self,
+        id: FileId,
+    ) -> impl Iterator<Item = (&'a Edge, &'a ImportSite)> + use<'a> {
         self.graph
             .module(id)
-            .map(|m| m.runtime_edges().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|m| m.runtime_edges())
     }
 
     /// For every module reachable from `starts` along runtime edges, the edge (importer, site

@@ -6,8 +6,9 @@
 //! around the CommonJS build), and when the import side's format is not certain (a TS file that
 //! may be compiled to `require`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use rustc_hash::FxHashMap;
 
 use super::{Rule, RuleContext, RuleMeta};
 use crate::diagnostic::{Diagnostic, Severity};
@@ -37,7 +38,8 @@ impl Rule for DualPackage {
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
         // (package dir, specifier) → the two sides
-        let mut by_entry: BTreeMap<(PathBuf, String), Sides> = BTreeMap::new();
+        // Hash map: `PathBuf` ordering compares component by component; the runner sorts output.
+        let mut by_entry: FxHashMap<(PathBuf, String), Sides> = FxHashMap::default();
         let mut reachable: Vec<FileId> = ctx.runtime_reachable().iter().copied().collect();
         reachable.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
         for importer in reachable {

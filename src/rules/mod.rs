@@ -91,10 +91,17 @@ pub fn check(workspace: &Workspace) -> Vec<Diagnostic> {
             continue;
         }
         let start = out.len();
+        let started = std::time::Instant::now();
         for id in &modules {
             rule.check_module(&ctx, *id, &mut out);
         }
         rule.check_graph(&ctx, &mut out);
+        tracing::debug!(
+            rule = meta.code,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            found = out.len() - start,
+            "rule ran"
+        );
         // A configured level overrides the rule's own choice; otherwise the rule's stands.
         if let Some(severity) = configured.and_then(|l| l.severity()) {
             for d in &mut out[start..] {

@@ -5,7 +5,6 @@
 //! are split. Only copies that are actually reached from the workspace along runtime imports
 //! count; a copy that sits on disk unused is not reported.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
@@ -41,7 +40,7 @@ impl Rule for PackageCopies {
         let starts = ctx.sorted_workspace_modules();
         let parents = ctx.first_reached_by(&starts);
         // name → package dir → copy
-        let mut packages: BTreeMap<String, BTreeMap<PathBuf, Copy>> = BTreeMap::new();
+        let mut packages: FxHashMap<String, FxHashMap<PathBuf, Copy>> = FxHashMap::default();
         let mut reached: Vec<FileId> = parents.keys().copied().collect();
         reached.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
         for id in reached {
@@ -71,7 +70,8 @@ impl Rule for PackageCopies {
             if copies.len() < 2 {
                 continue;
             }
-            let copies: Vec<Copy> = copies.into_values().collect();
+            let mut copies: Vec<Copy> = copies.into_values().collect();
+            copies.sort_by(|a, b| a.dir.as_os_str().cmp(b.dir.as_os_str()));
             let describe = |c: &Copy| format!("{} ({})", c.version, ctx.display_dir(&c.dir));
             // Where each copy enters: the workspace import site that starts its shortest chain.
             let entries: Vec<Option<(FileId, Span, String)>> = copies

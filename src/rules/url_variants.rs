@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashSet;
+
 use super::{Rule, RuleContext, RuleMeta};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::extract::Span;
@@ -32,6 +34,21 @@ impl Rule for UrlVariants {
     }
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
+        // Only targets imported at least once with a query or hash can have two URLs.
+        let with_suffix: FxHashSet<FileId> = ctx
+            .graph
+            .workspace_modules()
+            .flat_map(|(_, m)| m.runtime_edges())
+            .filter(|(_, site)| {
+                site.url_suffix.is_some()
+                    && !site.cache_busting
+                    && site.kind.uses_import_conditions()
+            })
+            .filter_map(|(edge, _)| edge.target.module())
+            .collect();
+        if with_suffix.is_empty() {
+            return;
+        }
         // target → (sites, distinct suffixes)
         let mut by_target: BTreeMap<FileId, Variants> = BTreeMap::new();
         for importer in ctx.sorted_workspace_modules() {
@@ -39,7 +56,7 @@ impl Rule for UrlVariants {
                 if site.cache_busting || !site.kind.uses_import_conditions() {
                     continue;
                 }
-                let Some(target) = edge.target.module() else {
+                let Some(target) = edge.target.module().filter(|t| with_suffix.contains(t)) else {
                     continue;
                 };
                 if ctx

@@ -161,8 +161,9 @@ impl WorkspaceFilter {
 
     fn is_walked_file(&self, root: &Path, path: &Path) -> bool {
         is_source_file(path)
-            && path
-                .strip_prefix(root)
-                .is_ok_and(|relative| !self.globs.is_match(relative))
+            && (self.globs.is_empty()
+                || path
+                    .strip_prefix(root)
+                    .is_ok_and(|relative| !self.globs.is_match(relative)))
     }
 }

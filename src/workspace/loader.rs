@@ -45,12 +45,14 @@ enum PackageType {
 }
 
 /// Text of open editor buffers, which override the disk.
-pub type Overlays = DashMap<PathBuf, std::sync::Arc<str>>;
+/// Keyed by path bytes: hashing a `Path` walks its components, and this is asked per file.
+pub type Overlays = DashMap<Box<[u8]>, std::sync::Arc<str>, rustc_hash::FxBuildHasher>;
 
 /// Caches the loader keeps between batches; cleared when `package.json` files change.
 #[derive(Default)]
 pub struct LoaderCaches {
-    package_types: DashMap<PathBuf, PackageType>,
+    /// Keyed by the folder's path bytes (hashing a `Path` walks its components).
+    package_types: DashMap<Box<[u8]>, PackageType, rustc_hash::FxBuildHasher>,
     /// Notes about files that could not be used (path → note), reported once.
     pub notes: DashMap<PathBuf, String>,
 }
@@ -62,7 +64,7 @@ impl LoaderCaches {
 
     /// `"type"` of the nearest `package.json` above `dir`.
     fn package_type(&self, dir: &Path) -> PackageType {
-        if let Some(t) = self.package_types.get(dir) {
+        if let Some(t) = self.package_types.get(dir.as_os_str().as_encoded_bytes()) {
             return *t;
         }
         let manifest = dir.join("package.json");
@@ -89,7 +91,8 @@ impl LoaderCaches {
                 .parent()
                 .map_or(PackageType::Unset, |parent| self.package_type(parent)),
         };
-        self.package_types.insert(dir.to_path_buf(), t);
+        self.package_types
+            .insert(dir.as_os_str().as_encoded_bytes().into(), t);
         t
     }
 
@@ -125,25 +128,51 @@ impl LoaderCaches {
     }
 }
 
-/// Reads the text of `path` (overlay first). `Err` holds a note for the user.
-fn read_text(path: &Path, overlays: &Overlays) -> Result<std::sync::Arc<str>, String> {
-    if let Some(text) = overlays.get(path) {
-        return Ok(text.clone());
+/// Module text: read from disk (owned) or an editor buffer (shared).
+enum Text {
+    Disk(String),
+    Buffer(std::sync::Arc<str>),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Text::Disk(s) => s,
+            Text::Buffer(s) => s,
+        }
     }
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES {
+}
+
+/// Reads the text of `path` (overlay first). `Err` holds a note for the user.
+fn read_text(path: &Path, overlays: &Overlays) -> Result<Text, String> {
+    use std::io::Read;
+    if let Some(text) = overlays.get(path.as_os_str().as_encoded_bytes()) {
+        return Ok(Text::Buffer(text.clone()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    if len > MAX_FILE_BYTES {
         return Err(format!(
-            "skipped: {} bytes is over the {} byte limit",
-            meta.len(),
-            MAX_FILE_BYTES
+            "skipped: {len} bytes is over the {MAX_FILE_BYTES} byte limit"
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::with_capacity(len as usize + 1);
+    // The file may grow while being read: never read more than the limit.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("skipped: over the {MAX_FILE_BYTES} byte limit"));
+    }
     if bytes.contains(&0) {
         return Err("skipped: binary content".into());
     }
     String::from_utf8(bytes)
-        .map(Into::into)
+        .map(Text::Disk)
         .map_err(|_| "skipped: not valid UTF-8".into())
 }
 

@@ -8,7 +8,7 @@ pub mod loader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use crate::config::{Config, ConfigError};
 use crate::graph::{Edge, FileId, Module, ModuleGraph, Origin, Target};
@@ -29,6 +29,22 @@ pub enum WorkspaceError {
     NotADirectory(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
+}
+
+/// What a workspace keeps beyond what the rules need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceOptions {
+    /// Resolve the specifiers of declaration files (`.d.ts`): type-level edges that the rules
+    /// never use, but that navigation and `graph` show.
+    pub declaration_edges: bool,
+}
+
+impl Default for WorkspaceOptions {
+    fn default() -> Self {
+        Self {
+            declaration_edges: true,
+        }
+    }
 }
 
 /// A change on disk (or in an editor buffer) that the graph must follow.
@@ -57,8 +73,10 @@ pub struct Workspace {
     overlays: Overlays,
     graph: ModuleGraph,
     index: SpecifierIndex,
-    packages: dashmap::DashMap<PathBuf, Option<PackageInfo>>,
+    /// Package manifests by package folder (path bytes as key).
+    packages: dashmap::DashMap<Box<[u8]>, Option<PackageInfo>, rustc_hash::FxBuildHasher>,
     stats: LoadStats,
+    options: WorkspaceOptions,
 }
 
 /// Names of files whose change can alter how every specifier resolves.
@@ -67,17 +85,32 @@ const RESOLUTION_MANIFESTS: &[&str] = &["package.json", "tsconfig.json", "jsconf
 impl Workspace {
     /// Opens the given folders as one workspace, reading `modgraph.json` from the first.
     pub fn open(roots: &[PathBuf]) -> Result<Self, WorkspaceError> {
+        Self::open_with(roots, WorkspaceOptions::default())
+    }
+
+    /// [`Workspace::open`] with options.
+    pub fn open_with(roots: &[PathBuf], options: WorkspaceOptions) -> Result<Self, WorkspaceError> {
         let roots = canonical_roots(roots)?;
         let config = match roots.first() {
             Some(root) => Config::load(root)?,
             None => Config::default(),
         };
-        Ok(Self::with_config(roots, config))
+        Ok(Self::with_config_and_overlays(
+            roots,
+            config,
+            Overlays::default(),
+            options,
+        ))
     }
 
     /// Builds the workspace from already canonical roots.
     pub fn with_config(roots: Vec<PathBuf>, config: Config) -> Self {
-        Self::with_config_and_overlays(roots, config, Overlays::default())
+        Self::with_config_and_overlays(
+            roots,
+            config,
+            Overlays::default(),
+            WorkspaceOptions::default(),
+        )
     }
 
     /// Time spent building the graph (the first load and every change since).
@@ -115,7 +148,7 @@ impl Workspace {
         let root = package_root_of(self.graph.path(id))?;
         let info = self
             .packages
-            .entry(root.dir.clone())
+            .entry(root.dir.as_os_str().as_encoded_bytes().into())
             .or_insert_with(|| {
                 std::fs::read(root.dir.join("package.json"))
                     .ok()
@@ -130,10 +163,11 @@ impl Workspace {
     pub fn set_overlay(&mut self, path: &Path, text: Option<Arc<str>>) {
         match text {
             Some(text) => {
-                self.overlays.insert(path.to_path_buf(), text);
+                self.overlays
+                    .insert(path.as_os_str().as_encoded_bytes().into(), text);
             }
             None => {
-                self.overlays.remove(path);
+                self.overlays.remove(path.as_os_str().as_encoded_bytes());
             }
         }
     }
@@ -440,14 +474,14 @@ impl Workspace {
             .flatten()
             .unwrap_or_default();
         let overlays = std::mem::take(&mut self.overlays);
-        let old: FxHashMap<PathBuf, ()> = self
+        let old: Vec<PathBuf> = self
             .graph
             .modules()
-            .map(|(id, _)| (self.graph.path(id).to_path_buf(), ()))
+            .map(|(id, _)| self.graph.path(id).to_path_buf())
             .collect();
-        let mut fresh = Self::with_config_and_overlays(roots, config, overlays);
+        let mut fresh = Self::with_config_and_overlays(roots, config, overlays, self.options);
         let mut changed: FxHashSet<FileId> = fresh.graph.modules().map(|(id, _)| id).collect();
-        for path in old.keys() {
+        for path in &old {
             changed.insert(fresh.graph.intern(path));
         }
         *self = fresh;
@@ -457,18 +491,24 @@ impl Workspace {
         }
     }
 
-    fn with_config_and_overlays(roots: Vec<PathBuf>, config: Config, overlays: Overlays) -> Self {
+    fn with_config_and_overlays(
+        roots: Vec<PathBuf>,
+        config: Config,
+        overlays: Overlays,
+        options: WorkspaceOptions,
+    ) -> Self {
         let probe = roots.first().cloned().unwrap_or_else(|| PathBuf::from("/"));
         let mut ws = Self {
             filter: WorkspaceFilter::new(roots, &config.ignore),
-            resolver: ModuleResolver::new(&config.conditions, &probe),
+            resolver: ModuleResolver::new(&config.conditions, &probe, options.declaration_edges),
             config,
             caches: LoaderCaches::default(),
             overlays,
             graph: ModuleGraph::default(),
             index: SpecifierIndex::default(),
-            packages: dashmap::DashMap::new(),
+            packages: Default::default(),
             stats: LoadStats::default(),
+            options,
         };
         let started = std::time::Instant::now();
         let files: Vec<PathBuf> = ws.filter.walk();
