@@ -159,7 +159,7 @@ fn main() {
     );
     // The check also parses the dependency modules the workspace reaches.
     let options = modgraph::workspace::WorkspaceOptions {
-        declaration_edges: false,
+        declaration_files: false,
     };
     let workspace =
         modgraph::workspace::Workspace::open_with(std::slice::from_ref(&folder), options)
@@ -168,7 +168,10 @@ fn main() {
         .graph()
         .modules()
         .map(|(id, _)| workspace.graph().path(id).to_path_buf())
-        .filter(|p| modgraph::workspace::discover::is_source_file(p))
+        .filter(|p| {
+            modgraph::workspace::discover::is_source_file(p)
+                && !modgraph::resolve::is_declaration_file(p)
+        })
         .collect();
     drop(workspace);
     let (all_read, all_parse, all_bytes) = floors(&parsed, runs);

@@ -76,7 +76,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let workspace = Workspace::open_with(
                 &roots,
                 WorkspaceOptions {
-                    declaration_edges: false,
+                    declaration_files: false,
                 },
             )
             .context("cannot open the workspace")?;
@@ -88,7 +88,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if timings {
                 let s = workspace.stats();
                 eprintln!(
-                    "timings: walk {:.1} ms, read+parse {:.1} ms ({} files), resolve {:.1} ms, graph {:.1} ms, load total {:.1} ms, rules+output {:.1} ms",
+                    "timings: walk {:.1} ms, read+parse {:.1} ms ({} modules), resolve {:.1} ms, graph {:.1} ms, load total {:.1} ms, rules+output {:.1} ms",
                     ms(s.walk),
                     ms(s.read_parse),
                     s.parsed_files,

@@ -68,9 +68,6 @@ pub struct ModuleResolver {
     cjs: Resolver,
     pub dirs: DirCache,
     case_insensitive_fs: bool,
-    /// Whether specifiers in declaration files are resolved (type-level edges; nothing at run
-    /// time depends on them).
-    declaration_edges: bool,
     /// Broken `tsconfig.json`/`package.json` files met while resolving (path → problem).
     pub problems: dashmap::DashMap<PathBuf, String>,
 }
@@ -102,7 +99,7 @@ fn options(conditions: &[&str], extra: &[String]) -> ResolveOptions {
 }
 
 impl ModuleResolver {
-    pub fn new(extra_conditions: &[String], probe_dir: &Path, declaration_edges: bool) -> Self {
+    pub fn new(extra_conditions: &[String], probe_dir: &Path) -> Self {
         let esm = Resolver::new(options(&["node", "import"], extra_conditions));
         let cjs = esm.clone_with_options(options(&["node", "require"], extra_conditions));
         Self {
@@ -111,7 +108,6 @@ impl ModuleResolver {
             dirs: DirCache::default(),
             case_insensitive_fs: case::is_case_insensitive(probe_dir),
             problems: Default::default(),
-            declaration_edges,
         }
     }
 
@@ -128,7 +124,7 @@ impl ModuleResolver {
 
     /// Resolves `specifier` as written in `importer` at a site of `kind`.
     pub fn resolve(&self, importer: &Path, kind: ImportKind, specifier: &str) -> Resolved {
-        if specifier.is_empty() || (!self.declaration_edges && is_declaration_file(importer)) {
+        if specifier.is_empty() {
             return Resolved::Unknown;
         }
         if specifier.starts_with("node:") {

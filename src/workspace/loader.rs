@@ -51,6 +51,8 @@ pub type Overlays = DashMap<Box<[u8]>, std::sync::Arc<str>, rustc_hash::FxBuildH
 /// Caches the loader keeps between batches; cleared when `package.json` files change.
 #[derive(Default)]
 pub struct LoaderCaches {
+    /// Whether declaration files are read and parsed (see `WorkspaceOptions`).
+    parse_declarations: bool,
     /// Keyed by the folder's path bytes (hashing a `Path` walks its components).
     package_types: DashMap<Box<[u8]>, PackageType, rustc_hash::FxBuildHasher>,
     /// Notes about files that could not be used (path → note), reported once.
@@ -58,6 +60,13 @@ pub struct LoaderCaches {
 }
 
 impl LoaderCaches {
+    pub fn new(parse_declarations: bool) -> Self {
+        Self {
+            parse_declarations,
+            ..Self::default()
+        }
+    }
+
     pub fn clear_package_types(&self) {
         self.package_types.clear();
     }
@@ -205,7 +214,7 @@ fn parse_one(
     caches: &LoaderCaches,
     overlays: &Overlays,
 ) -> (ModuleFacts, ModuleFormat, FormatCertainty) {
-    let facts = if is_parsed(path) {
+    let facts = if is_parsed(path) && (caches.parse_declarations || !is_declaration_file(path)) {
         match read_text(path, overlays) {
             Ok(text) => ALLOCATOR.with(|a| extract::extract(path, &text, &mut a.borrow_mut())),
             Err(note) => {

@@ -34,15 +34,15 @@ pub enum WorkspaceError {
 /// What a workspace keeps beyond what the rules need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkspaceOptions {
-    /// Resolve the specifiers of declaration files (`.d.ts`): type-level edges that the rules
-    /// never use, but that navigation and `graph` show.
-    pub declaration_edges: bool,
+    /// Read, parse and resolve declaration files (`.d.ts`). No rule depends on them (they never
+    /// run), but navigation and `graph` show their type-level edges.
+    pub declaration_files: bool,
 }
 
 impl Default for WorkspaceOptions {
     fn default() -> Self {
         Self {
-            declaration_edges: true,
+            declaration_files: true,
         }
     }
 }
@@ -500,9 +500,9 @@ impl Workspace {
         let probe = roots.first().cloned().unwrap_or_else(|| PathBuf::from("/"));
         let mut ws = Self {
             filter: WorkspaceFilter::new(roots, &config.ignore),
-            resolver: ModuleResolver::new(&config.conditions, &probe, options.declaration_edges),
+            resolver: ModuleResolver::new(&config.conditions, &probe),
             config,
-            caches: LoaderCaches::default(),
+            caches: LoaderCaches::new(options.declaration_files),
             overlays,
             graph: ModuleGraph::default(),
             index: SpecifierIndex::default(),
