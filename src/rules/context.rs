@@ -142,19 +142,7 @@ impl<'a> RuleContext<'a> {
                 .cache_deletes
                 .iter()
                 .map(|delete| {
-                    let target = module
-                        .edges
-                        .iter()
-                        .find(|e| {
-                            let site = module.site(e);
-                            site.kind == crate::extract::ImportKind::RequireResolve
-                                && site.span.start >= delete.key_span.start
-                                && site.span.end <= delete.key_span.end
-                        })
-                        .and_then(|e| match e.target {
-                            crate::graph::Target::Module(t) => Some(t),
-                            _ => None,
-                        });
+                    let target = deleted_module(module, delete);
                     (delete, target)
                 })
                 .collect(),
@@ -281,6 +269,21 @@ impl<'a> RuleContext<'a> {
             None => self.display(id),
         }
     }
+}
+
+/// The module a `delete require.cache[…]` of `module` removes: the target of the
+/// `require.resolve`-like site inside its key.
+pub fn deleted_module(module: &Module, delete: &crate::extract::CacheDelete) -> Option<FileId> {
+    module
+        .edges
+        .iter()
+        .find(|e| {
+            let site = module.site(e);
+            site.kind == crate::extract::ImportKind::RequireResolve
+                && site.span.start >= delete.key_span.start
+                && site.span.end <= delete.key_span.end
+        })
+        .and_then(|e| e.target.module())
 }
 
 /// `path` relative to the workspace folder that holds it, else absolute.

@@ -28,16 +28,7 @@ impl Rule for EsmCacheDelete {
             return;
         }
         for delete in &module.facts.cache_deletes {
-            let target = module
-                .edges
-                .iter()
-                .filter(|e| {
-                    let site = module.site(e);
-                    site.kind == crate::extract::ImportKind::RequireResolve
-                        && site.span.start >= delete.key_span.start
-                        && site.span.end <= delete.key_span.end
-                })
-                .find_map(|e| e.target.module());
+            let target = super::context::deleted_module(module, delete);
             let Some(target) = target else { continue };
             let Some(target_module) = ctx.module(target) else {
                 continue;
