@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod extract;
 pub mod graph;
 pub mod line_index;
+pub mod lsp;
 pub mod resolve;
 pub mod rules;
 pub mod workspace;

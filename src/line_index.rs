@@ -81,6 +81,29 @@ impl<'t> LineIndex<'t> {
         }
     }
 
+    /// Byte offset of a 0-based line and a column counted in UTF-16 units (`utf16 == true`) or
+    /// bytes. Past the end of a line or of the text, the offset is clamped to that end; a column
+    /// inside a character moves to the character's start.
+    pub fn offset(&self, at: LineCol, utf16: bool) -> u32 {
+        let Some(&start) = self.starts.get(at.line as usize) else {
+            return self.text.len() as u32;
+        };
+        let line = self.line_text(at.line);
+        let mut col = 0u32;
+        for (i, ch) in line.char_indices() {
+            let width = if utf16 {
+                ch.len_utf16() as u32
+            } else {
+                ch.len_utf8() as u32
+            };
+            if col + width > at.col {
+                return start + i as u32;
+            }
+            col += width;
+        }
+        start + line.len() as u32
+    }
+
     /// The text of a 0-based line without its line ending.
     pub fn line_text(&self, line: u32) -> &'t str {
         let Some(&start) = self.starts.get(line as usize) else {
@@ -110,5 +133,14 @@ mod tests {
         assert_eq!(index.line_text(1), "😀x = '中'");
         // Inside a multi-byte character: clamped to its start.
         assert_eq!(index.utf16(x - 1), LineCol { line: 1, col: 0 });
+        // And back: positions to offsets, clamped at line ends.
+        assert_eq!(index.offset(LineCol { line: 1, col: 2 }, true), x);
+        assert_eq!(index.offset(LineCol { line: 1, col: 4 }, false), x);
+        assert_eq!(index.offset(LineCol { line: 1, col: 1 }, true), x - 4);
+        assert_eq!(index.offset(LineCol { line: 0, col: 99 }, true), 1);
+        assert_eq!(
+            index.offset(LineCol { line: 9, col: 0 }, true),
+            text.len() as u32
+        );
     }
 }

@@ -28,6 +28,12 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Run the language server over stdin/stdout.
+    Lsp {
+        /// Accepted for clients that pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
     /// Report stale imports and duplicate module instances.
     Check {
         /// Workspace folders (default: the current folder). A file limits the report to that file.
@@ -66,6 +72,16 @@ pub fn main(cli: Cli) -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Lsp { stdio: _ } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(crate::lsp::run_stdio());
+            // The stdin reader may still wait in a blocking read: do not wait for it.
+            runtime.shutdown_background();
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check {
             paths,
             format,

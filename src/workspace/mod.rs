@@ -103,6 +103,11 @@ impl Workspace {
         ))
     }
 
+    /// Builds the workspace from already canonical roots with a given configuration.
+    pub fn with_options(roots: Vec<PathBuf>, config: Config, options: WorkspaceOptions) -> Self {
+        Self::with_config_and_overlays(roots, config, Overlays::default(), options)
+    }
+
     /// Builds the workspace from already canonical roots.
     pub fn with_config(roots: Vec<PathBuf>, config: Config) -> Self {
         Self::with_config_and_overlays(

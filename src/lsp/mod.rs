@@ -1,0 +1,346 @@
+//! The language server: tower-lsp glue. This module is the only one that knows LSP types and
+//! JSON-RPC. Handlers never touch state: they queue [`Event`]s for one ordered loop that owns
+//! the [`Session`], and queries read the latest immutable snapshot.
+
+mod convert;
+mod session;
+mod transport;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::mpsc;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use convert::Encoding;
+pub use session::Event;
+use session::{FixSnapshot, Session};
+
+/// How many events may wait for the loop before handlers wait (back-pressure).
+const QUEUE: usize = 4096;
+
+/// What `initialize` learns and the loop needs: workspace folders, settings, encoding.
+type Setup = (Vec<PathBuf>, Option<crate::config::Config>, Encoding);
+
+struct Backend {
+    client: Client,
+    events: mpsc::Sender<Event>,
+    /// Set by `initialize`, taken by the loop when it starts.
+    setup: std::sync::Mutex<Option<Setup>>,
+    start: std::sync::Mutex<Option<mpsc::Receiver<Event>>>,
+    fixes: Arc<RwLock<Arc<FixSnapshot>>>,
+}
+
+impl Backend {
+    async fn send(&self, event: Event) {
+        if self.events.send(event).await.is_err() {
+            tracing::error!("the event loop has stopped");
+        }
+    }
+}
+
+/// Runs the loop: drains every queued event, applies them in order off the async threads, and
+/// publishes what changed.
+async fn event_loop(
+    client: Client,
+    mut session: Session,
+    mut rx: mpsc::Receiver<Event>,
+    fixes: Arc<RwLock<Arc<FixSnapshot>>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = rx.try_recv() {
+            batch.push(next);
+        }
+        let outcome = tokio::task::spawn_blocking(move || {
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle(batch)));
+            (session, result)
+        })
+        .await;
+        let Ok((returned, result)) = outcome else {
+            tracing::error!("the event loop's worker stopped; the server cannot go on");
+            return;
+        };
+        session = returned;
+        match result {
+            Ok((publishes, snapshot)) => {
+                if let Some(snapshot) = snapshot
+                    && let Ok(mut slot) = fixes.write()
+                {
+                    *slot = snapshot;
+                }
+                for p in publishes {
+                    client
+                        .publish_diagnostics(p.uri, p.diagnostics, p.version)
+                        .await;
+                }
+            }
+            Err(_) => tracing::error!(
+                "an internal error interrupted this batch of changes; the next change retries"
+            ),
+        }
+    }
+}
+
+fn negotiate_encoding(params: &InitializeParams) -> Encoding {
+    let offered = params
+        .capabilities
+        .general
+        .as_ref()
+        .and_then(|g| g.position_encodings.as_ref());
+    if offered.is_some_and(|list| list.contains(&PositionEncodingKind::UTF8)) {
+        Encoding::Utf8
+    } else {
+        Encoding::Utf16
+    }
+}
+
+fn roots(params: &InitializeParams) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = params
+        .workspace_folders
+        .iter()
+        .flatten()
+        .filter_map(|f| convert::path_of(&f.uri))
+        .collect();
+    #[allow(deprecated)]
+    if roots.is_empty()
+        && let Some(root) = params.root_uri.as_ref().and_then(convert::path_of)
+    {
+        roots.push(root);
+    }
+    roots
+}
+
+fn settings(value: &serde_json::Value) -> serde_json::Value {
+    // Clients send either the settings themselves or `{ "modgraph": { … } }`.
+    value
+        .get("modgraph")
+        .cloned()
+        .unwrap_or_else(|| value.clone())
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let encoding = negotiate_encoding(&params);
+        let config = params
+            .initialization_options
+            .as_ref()
+            .map(settings)
+            .and_then(
+                |value| match serde_json::from_value::<crate::config::Config>(value) {
+                    Ok(config) => Some(config),
+                    Err(error) => {
+                        tracing::error!(
+                            "invalid initializationOptions, using modgraph.json: {error}"
+                        );
+                        None
+                    }
+                },
+            );
+        if let Ok(mut setup) = self.setup.lock() {
+            *setup = Some((roots(&params), config, encoding));
+        }
+        let file_filter = FileOperationRegistrationOptions {
+            filters: vec![FileOperationFilter {
+                scheme: Some("file".into()),
+                pattern: FileOperationPattern {
+                    glob: "**/*".into(),
+                    matches: None,
+                    options: None,
+                },
+            }],
+        };
+        Ok(InitializeResult {
+            server_info: Some(ServerInfo {
+                name: "modgraph".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            capabilities: ServerCapabilities {
+                position_encoding: Some(match encoding {
+                    Encoding::Utf8 => PositionEncodingKind::UTF8,
+                    Encoding::Utf16 => PositionEncodingKind::UTF16,
+                }),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                        ..TextDocumentSyncOptions::default()
+                    },
+                )),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                        ..CodeActionOptions::default()
+                    },
+                )),
+                workspace: Some(WorkspaceServerCapabilities {
+                    workspace_folders: None,
+                    file_operations: Some(WorkspaceFileOperationsServerCapabilities {
+                        did_create: Some(file_filter.clone()),
+                        did_delete: Some(file_filter.clone()),
+                        did_rename: Some(file_filter),
+                        ..WorkspaceFileOperationsServerCapabilities::default()
+                    }),
+                }),
+                ..ServerCapabilities::default()
+            },
+            ..InitializeResult::default()
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let setup = self.setup.lock().ok().and_then(|mut s| s.take());
+        let rx = self.start.lock().ok().and_then(|mut s| s.take());
+        let (Some((roots, config, encoding)), Some(rx)) = (setup, rx) else {
+            return;
+        };
+        let session = Session::new(roots, config, encoding);
+        tokio::spawn(event_loop(
+            self.client.clone(),
+            session,
+            rx,
+            self.fixes.clone(),
+        ));
+        self.send(Event::Index).await;
+        // Ask the client to watch files (when it can); not awaited by the loop.
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let watchers: Vec<FileSystemWatcher> = [
+                "**/*.{js,mjs,cjs,jsx,ts,tsx,mts,cts,json}",
+                "**/package.json",
+                "**/tsconfig.json",
+            ]
+            .iter()
+            .map(|glob| FileSystemWatcher {
+                glob_pattern: GlobPattern::String((*glob).into()),
+                kind: None,
+            })
+            .collect();
+            let options = DidChangeWatchedFilesRegistrationOptions { watchers };
+            let registration = Registration {
+                id: "modgraph-watch".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            if let Err(error) = client.register_capability(vec![registration]).await {
+                tracing::info!("the client does not watch files for us: {error}");
+            }
+        });
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        self.send(Event::Open {
+            uri: doc.uri,
+            text: doc.text,
+            version: doc.version,
+        })
+        .await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let doc = params.text_document;
+        self.send(Event::Change {
+            uri: doc.uri,
+            version: doc.version,
+            changes: params.content_changes,
+        })
+        .await;
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        self.send(Event::Save {
+            uri: params.text_document.uri,
+        })
+        .await;
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.send(Event::Close {
+            uri: params.text_document.uri,
+        })
+        .await;
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        self.send(Event::Watched(params.changes)).await;
+    }
+
+    async fn did_create_files(&self, params: CreateFilesParams) {
+        let uris = params
+            .files
+            .iter()
+            .filter_map(|f| f.uri.parse().ok())
+            .collect();
+        self.send(Event::Created(uris)).await;
+    }
+
+    async fn did_delete_files(&self, params: DeleteFilesParams) {
+        let uris = params
+            .files
+            .iter()
+            .filter_map(|f| f.uri.parse().ok())
+            .collect();
+        self.send(Event::Deleted(uris)).await;
+    }
+
+    async fn did_rename_files(&self, params: RenameFilesParams) {
+        let pairs = params
+            .files
+            .iter()
+            .filter_map(|f| Some((f.old_uri.parse().ok()?, f.new_uri.parse().ok()?)))
+            .collect();
+        self.send(Event::Renamed(pairs)).await;
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        self.send(Event::Configuration(settings(&params.settings)))
+            .await;
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let snapshot = match self.fixes.read() {
+            Ok(s) => s.clone(),
+            Err(_) => return Ok(None),
+        };
+        let Some(actions) = snapshot.by_uri.get(params.text_document.uri.as_str()) else {
+            return Ok(None);
+        };
+        let wanted = params.range;
+        let overlaps = |r: &Range| !(r.end < wanted.start || wanted.end < r.start);
+        let found: Vec<CodeActionOrCommand> = actions
+            .iter()
+            .filter(|a| a.diagnostics.iter().flatten().any(|d| overlaps(&d.range)))
+            .cloned()
+            .map(CodeActionOrCommand::CodeAction)
+            .collect();
+        Ok((!found.is_empty()).then_some(found))
+    }
+}
+
+/// Serves LSP over stdin/stdout until the client exits.
+pub async fn run_stdio() {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (service, socket) = LspService::new(|client| Backend {
+        client,
+        events: tx,
+        setup: std::sync::Mutex::new(None),
+        start: std::sync::Mutex::new(Some(rx)),
+        fixes: Arc::new(RwLock::new(Arc::new(FixSnapshot::default()))),
+    });
+    Server::new(
+        transport::filtered(tokio::io::stdin()),
+        tokio::io::stdout(),
+        socket,
+    )
+    .serve(service)
+    .await;
+}

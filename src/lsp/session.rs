@@ -1,0 +1,366 @@
+//! The language server's mutable state, owned by the event loop alone: the workspace, the open
+//! documents, and what was last published. Events are applied in arrival order; after each
+//! burst the diagnostics are recomputed and only files whose diagnostics changed are published.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use tower_lsp_server::ls_types::{
+    CodeAction, CodeActionKind, Diagnostic, FileChangeType, FileEvent,
+    TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
+};
+
+use super::convert::{self, Encoding};
+use crate::config::Config;
+use crate::line_index::LineIndex;
+use crate::workspace::{FileChange, Workspace, WorkspaceOptions};
+
+/// Something that happened, in the order the client said it.
+#[derive(Debug)]
+pub enum Event {
+    /// Open the workspace (after `initialized`).
+    Index,
+    Open {
+        uri: Uri,
+        text: String,
+        version: i32,
+    },
+    Change {
+        uri: Uri,
+        version: i32,
+        changes: Vec<TextDocumentContentChangeEvent>,
+    },
+    Close {
+        uri: Uri,
+    },
+    Save {
+        uri: Uri,
+    },
+    /// `workspace/didChangeWatchedFiles`.
+    Watched(Vec<FileEvent>),
+    /// `workspace/didCreateFiles`, `didDeleteFiles`, `didRenameFiles` (old, new).
+    Created(Vec<Uri>),
+    Deleted(Vec<Uri>),
+    Renamed(Vec<(Uri, Uri)>),
+    /// New settings (the same keys as `modgraph.json`).
+    Configuration(serde_json::Value),
+}
+
+/// Diagnostics to send for one file.
+#[derive(Debug)]
+pub struct Publish {
+    pub uri: Uri,
+    pub diagnostics: Vec<Diagnostic>,
+    pub version: Option<i32>,
+}
+
+/// Quick fixes of the published diagnostics, for `textDocument/codeAction`.
+#[derive(Debug, Default)]
+pub struct FixSnapshot {
+    pub by_uri: FxHashMap<String, Vec<CodeAction>>,
+}
+
+struct Document {
+    text: String,
+    version: i32,
+}
+
+pub struct Session {
+    roots: Vec<PathBuf>,
+    config: Option<Config>,
+    encoding: Encoding,
+    workspace: Option<Workspace>,
+    documents: FxHashMap<PathBuf, Document>,
+    published: FxHashMap<PathBuf, Vec<Diagnostic>>,
+}
+
+impl Session {
+    pub fn new(roots: Vec<PathBuf>, config: Option<Config>, encoding: Encoding) -> Self {
+        Self {
+            roots,
+            config,
+            encoding,
+            workspace: None,
+            documents: FxHashMap::default(),
+            published: FxHashMap::default(),
+        }
+    }
+
+    /// Applies a burst of events; returns what to publish and the new quick-fix snapshot.
+    pub fn handle(&mut self, events: Vec<Event>) -> (Vec<Publish>, Option<Arc<FixSnapshot>>) {
+        for event in events {
+            self.apply(event);
+        }
+        if self.workspace.is_none() {
+            return (Vec::new(), None);
+        }
+        self.publish()
+    }
+
+    fn open_workspace(&mut self) {
+        let options = WorkspaceOptions {
+            declaration_files: false,
+        };
+        let workspace = match &self.config {
+            // Settings from the client take the place of `modgraph.json`.
+            Some(config) => {
+                let roots: Vec<PathBuf> = self
+                    .roots
+                    .iter()
+                    .filter_map(|r| std::fs::canonicalize(r).ok())
+                    .collect();
+                Ok(Workspace::with_options(roots, config.clone(), options))
+            }
+            None => Workspace::open_with(&self.roots, options),
+        };
+        match workspace {
+            Ok(mut workspace) => {
+                for (path, doc) in &self.documents {
+                    workspace.set_overlay(path, Some(doc.text.as_str().into()));
+                    workspace.apply(FileChange::Changed(path.clone()));
+                }
+                self.workspace = Some(workspace);
+            }
+            Err(error) => tracing::error!("cannot open the workspace: {error}"),
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Index => self.open_workspace(),
+            Event::Open { uri, text, version } => {
+                let Some(path) = convert::path_of(&uri) else {
+                    return;
+                };
+                self.documents
+                    .insert(path.clone(), Document { text, version });
+                self.sync_overlay(&path);
+            }
+            Event::Change {
+                uri,
+                version,
+                changes,
+            } => {
+                let Some(path) = convert::path_of(&uri) else {
+                    return;
+                };
+                let encoding = self.encoding;
+                let Some(doc) = self.documents.get_mut(&path) else {
+                    tracing::warn!("change to a document that is not open: {}", path.display());
+                    return;
+                };
+                if version < doc.version {
+                    tracing::warn!(
+                        "version {version} is older than {}; change ignored",
+                        doc.version
+                    );
+                    return;
+                }
+                for change in changes {
+                    apply_change(&mut doc.text, change, encoding);
+                }
+                doc.version = version;
+                self.sync_overlay(&path);
+            }
+            Event::Close { uri } => {
+                let Some(path) = convert::path_of(&uri) else {
+                    return;
+                };
+                self.documents.remove(&path);
+                if let Some(ws) = &mut self.workspace {
+                    ws.set_overlay(&path, None);
+                    ws.apply(FileChange::Changed(path));
+                }
+            }
+            Event::Save { uri } => {
+                if let Some(path) = convert::path_of(&uri) {
+                    self.sync_overlay(&path);
+                }
+            }
+            Event::Watched(events) => {
+                for event in events {
+                    let Some(path) = convert::path_of(&event.uri) else {
+                        continue;
+                    };
+                    let change = match event.typ {
+                        FileChangeType::CREATED => FileChange::Created(path),
+                        FileChangeType::DELETED => FileChange::Deleted(path),
+                        _ => FileChange::Changed(path),
+                    };
+                    self.apply_disk(change);
+                }
+            }
+            Event::Created(uris) => {
+                for path in uris.iter().filter_map(convert::path_of) {
+                    self.apply_disk(FileChange::Created(path));
+                }
+            }
+            Event::Deleted(uris) => {
+                for path in uris.iter().filter_map(convert::path_of) {
+                    self.apply_disk(FileChange::Deleted(path));
+                }
+            }
+            Event::Renamed(pairs) => {
+                for (old, new) in pairs {
+                    if let Some(path) = convert::path_of(&old) {
+                        self.apply_disk(FileChange::Deleted(path));
+                    }
+                    if let Some(path) = convert::path_of(&new) {
+                        self.apply_disk(FileChange::Created(path));
+                    }
+                }
+            }
+            Event::Configuration(value) => match serde_json::from_value::<Config>(value) {
+                Ok(config) => match config.validate("settings") {
+                    Ok(()) => {
+                        self.config = Some(config);
+                        if self.workspace.is_some() {
+                            self.open_workspace();
+                        }
+                    }
+                    Err(error) => tracing::error!("{error}"),
+                },
+                Err(error) => tracing::error!("invalid modgraph settings: {error}"),
+            },
+        }
+    }
+
+    /// A file changed on disk. Open documents keep their editor text.
+    fn apply_disk(&mut self, change: FileChange) {
+        let Some(ws) = &mut self.workspace else {
+            return;
+        };
+        if let FileChange::Changed(path) | FileChange::Created(path) = &change
+            && self.documents.contains_key(path)
+        {
+            return;
+        }
+        ws.apply(change);
+    }
+
+    fn sync_overlay(&mut self, path: &Path) {
+        let (Some(ws), Some(doc)) = (&mut self.workspace, self.documents.get(path)) else {
+            return;
+        };
+        ws.set_overlay(path, Some(doc.text.as_str().into()));
+        ws.apply(FileChange::Changed(path.to_path_buf()));
+    }
+
+    /// Text of a file as the editor sees it.
+    fn text_of(&self, path: &Path) -> Option<String> {
+        match self.documents.get(path) {
+            Some(doc) => Some(doc.text.clone()),
+            None => std::fs::read_to_string(path).ok(),
+        }
+    }
+
+    fn publish(&mut self) -> (Vec<Publish>, Option<Arc<FixSnapshot>>) {
+        let Some(ws) = &self.workspace else {
+            return (Vec::new(), None);
+        };
+        let found = crate::rules::check(ws);
+        let graph = ws.graph();
+        // Texts of every file the diagnostics mention, read once.
+        let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
+        for d in &found {
+            for file in
+                std::iter::once(d.location.file).chain(d.related.iter().map(|r| r.location.file))
+            {
+                let path = graph.path(file).to_path_buf();
+                if !texts.contains_key(&path)
+                    && let Some(text) = self.text_of(&path)
+                {
+                    texts.insert(path, text);
+                }
+            }
+        }
+        let encoding = self.encoding;
+        let mut now: FxHashMap<PathBuf, Vec<Diagnostic>> = FxHashMap::default();
+        let mut fixes = FixSnapshot::default();
+        for d in &found {
+            let path = graph.path(d.location.file).to_path_buf();
+            let Some(lsp) = convert::diagnostic(
+                d,
+                |f| graph.path(f).to_path_buf(),
+                |p| texts.get(p).map(|t| LineIndex::new(t)),
+                encoding,
+            ) else {
+                continue;
+            };
+            if let (Some(uri), Some(text)) = (convert::uri_of(&path), texts.get(&path)) {
+                let index = LineIndex::new(text);
+                for fix in &d.fixes {
+                    let edits: Vec<TextEdit> = fix
+                        .edits
+                        .iter()
+                        .filter(|e| e.location.file == d.location.file)
+                        .map(|e| TextEdit {
+                            range: convert::range(&index, e.location.span, encoding),
+                            new_text: e.new_text.clone(),
+                        })
+                        .collect();
+                    let mut changes = std::collections::HashMap::new();
+                    changes.insert(uri.clone(), edits);
+                    fixes
+                        .by_uri
+                        .entry(uri.as_str().to_string())
+                        .or_default()
+                        .push(CodeAction {
+                            title: fix.title.clone(),
+                            kind: Some(CodeActionKind::QUICKFIX),
+                            diagnostics: Some(vec![lsp.clone()]),
+                            edit: Some(WorkspaceEdit {
+                                changes: Some(changes),
+                                ..WorkspaceEdit::default()
+                            }),
+                            is_preferred: Some(true),
+                            ..CodeAction::default()
+                        });
+                }
+            }
+            now.entry(path).or_default().push(lsp);
+        }
+        let mut publishes = Vec::new();
+        let files: FxHashSet<PathBuf> = now.keys().chain(self.published.keys()).cloned().collect();
+        let mut files: Vec<PathBuf> = files.into_iter().collect();
+        files.sort();
+        for path in files {
+            let new = now.remove(&path).unwrap_or_default();
+            if self.published.get(&path).is_some_and(|old| *old == new)
+                || (new.is_empty() && !self.published.contains_key(&path))
+            {
+                continue;
+            }
+            let Some(uri) = convert::uri_of(&path) else {
+                continue;
+            };
+            let version = self.documents.get(&path).map(|d| d.version);
+            if new.is_empty() {
+                self.published.remove(&path);
+            } else {
+                self.published.insert(path.clone(), new.clone());
+            }
+            publishes.push(Publish {
+                uri,
+                diagnostics: new,
+                version,
+            });
+        }
+        (publishes, Some(Arc::new(fixes)))
+    }
+}
+
+/// Applies one content change. Ranges out of bounds are clamped; a change without a range
+/// replaces the whole text.
+fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent, encoding: Encoding) {
+    let Some(range) = change.range else {
+        *text = change.text;
+        return;
+    };
+    let index = LineIndex::new(text);
+    let start = convert::offset(&index, range.start, encoding) as usize;
+    let end = (convert::offset(&index, range.end, encoding) as usize).max(start);
+    let (start, end) = (start.min(text.len()), end.min(text.len()));
+    text.replace_range(start..end, &change.text);
+}

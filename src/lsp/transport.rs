@@ -1,0 +1,95 @@
+//! A filter between stdin and the LSP framework. The framework stops reading for good after
+//! one frame it cannot decode, so frames are checked here first: a frame without a valid
+//! `Content-Length`, larger than the limit, or whose body is not JSON is logged and dropped,
+//! and the server goes on.
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+
+/// Largest message accepted (a whole file's text fits many times over).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Reads frames from `input` and writes the valid ones to the returned stream.
+pub fn filtered<R: AsyncRead + Unpin + Send + 'static>(input: R) -> DuplexStream {
+    let (mut writer, reader) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        let mut input = BufReader::new(input);
+        loop {
+            let length = match read_headers(&mut input).await {
+                Headers::End => break,
+                Headers::Invalid => {
+                    tracing::warn!("dropped a message without a valid Content-Length header");
+                    continue;
+                }
+                Headers::Length(length) => length,
+            };
+            if length > MAX_MESSAGE_BYTES {
+                tracing::warn!("dropped a message of {length} bytes (limit {MAX_MESSAGE_BYTES})");
+                // Skip its body without holding it in memory.
+                let skipped = tokio::io::copy(
+                    &mut (&mut input).take(length as u64),
+                    &mut tokio::io::sink(),
+                )
+                .await;
+                if skipped.is_err() {
+                    break;
+                }
+                continue;
+            }
+            let mut body = vec![0u8; length];
+            if input.read_exact(&mut body).await.is_err() {
+                break;
+            }
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+                tracing::warn!("dropped a message whose body is not JSON");
+                continue;
+            }
+            let header = format!("Content-Length: {length}\r\n\r\n");
+            if writer.write_all(header.as_bytes()).await.is_err()
+                || writer.write_all(&body).await.is_err()
+            {
+                break;
+            }
+        }
+        // End of input: the framework sees end of stream and stops.
+        let _ = writer.shutdown().await;
+    });
+    reader
+}
+
+enum Headers {
+    Length(usize),
+    Invalid,
+    End,
+}
+
+async fn read_headers<R: AsyncBufReadExt + Unpin>(input: &mut R) -> Headers {
+    let mut length = None;
+    let mut saw_any = false;
+    loop {
+        let mut line = Vec::new();
+        match input.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return Headers::End,
+            Ok(_) => {}
+        }
+        if line.len() > 8192 {
+            return Headers::Invalid;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            if !saw_any {
+                continue; // stray blank line between messages
+            }
+            return match length {
+                Some(length) => Headers::Length(length),
+                None => Headers::Invalid,
+            };
+        }
+        saw_any = true;
+        if let Some((name, value)) = text.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+}

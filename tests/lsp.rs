@@ -1,0 +1,245 @@
+//! The language server driven like an editor: the real binary over stdio.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use support::{LspClient, codes, copy_project, file_uri};
+
+fn example() -> (tempfile::TempDir, PathBuf) {
+    let dir = copy_project(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/server-app"));
+    let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    (dir, root)
+}
+
+fn has(list: &[Value], code: &str) -> bool {
+    codes(list).iter().any(|c| c == code)
+}
+
+/// The range of the first occurrence of `needle` in a one-line-per-entry text (UTF-16 = bytes
+/// here: ASCII only).
+fn range_of(text: &str, needle: &str) -> Value {
+    let at = text.find(needle).expect("needle in text");
+    let line = text[..at].matches('\n').count();
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col + needle.len() } })
+}
+
+#[test]
+fn edits_in_one_file_update_diagnostics_in_files_never_opened() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+
+    // Diagnostics arrive for a file nobody opened.
+    let list = client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-export"));
+    assert!(has(&list, "stale-import/missing-module"), "{list:?}");
+
+    // Type in another file: rename the export back to what server.js imports.
+    let users = root.join("src/routes/users.js");
+    let text = std::fs::read_to_string(&users).expect("read users.js");
+    client.open(&users, &text);
+    client.change(
+        &users,
+        2,
+        json!([{ "range": range_of(&text, "formatUserName"), "text": "formatUser" }]),
+    );
+    let list = client.wait_diagnostics(&server_js, |l| !has(l, "stale-import/missing-export"));
+    assert!(
+        has(&list, "stale-import/missing-module"),
+        "other problems stay: {list:?}"
+    );
+
+    // Closing without saving returns the file to its disk content: the problem is back.
+    client.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": file_uri(&users) } }),
+    );
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-export"));
+    client.shutdown();
+}
+
+#[test]
+fn quick_fix_for_letter_case_applies_and_clears_the_diagnostic() {
+    let (_dir, root) = example();
+    let config = root.join("src/config.js");
+    let uri = file_uri(&config);
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    let text = std::fs::read_to_string(&config).expect("read config.js");
+    client.open(&config, &text);
+    let list = client.wait_diagnostics(&uri, |l| has(l, "duplicate-module/case-mismatch"));
+    let diagnostic = list
+        .iter()
+        .find(|d| d["code"] == "duplicate-module/case-mismatch")
+        .cloned()
+        .expect("case diagnostic");
+    assert_eq!(
+        diagnostic["severity"], 1,
+        "error on a case-sensitive file system"
+    );
+    assert!(
+        diagnostic["codeDescription"]["href"]
+            .as_str()
+            .is_some_and(|h| h.ends_with("case-mismatch.md"))
+    );
+
+    let response = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": diagnostic["range"], "context": { "diagnostics": [diagnostic] } }),
+    );
+    let actions = response["result"]
+        .as_array()
+        .cloned()
+        .expect("code actions");
+    let action = actions
+        .iter()
+        .find(|a| a["title"] == "Change to './defaults.js'")
+        .expect("the case fix");
+    assert_eq!(action["kind"], "quickfix");
+    assert_eq!(action["isPreferred"], true);
+    let edit = &action["edit"]["changes"][&uri][0];
+    assert_eq!(edit["newText"], "./defaults.js");
+
+    // Apply the edit as an editor would: an incremental change with the action's range.
+    client.change(
+        &config,
+        2,
+        json!([{ "range": edit["range"], "text": edit["newText"] }]),
+    );
+    client.wait_diagnostics(&uri, |l| l.is_empty());
+    client.shutdown();
+}
+
+#[test]
+fn files_created_deleted_and_renamed_on_disk() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let audit_js = file_uri(&root.join("src/plugins/audit.js"));
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+
+    // The missing './logger.js' appears next to server.js.
+    let logger = root.join("src/logger.js");
+    std::fs::write(&logger, "export function log(m) { console.log(m); }\n")
+        .expect("write logger.js");
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": file_uri(&logger), "type": 1 }] }),
+    );
+    client.wait_diagnostics(&server_js, |l| !has(l, "stale-import/missing-module"));
+
+    // And disappears again.
+    std::fs::remove_file(&logger).expect("delete logger.js");
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": file_uri(&logger), "type": 3 }] }),
+    );
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+
+    // Move lib/logger.js to where server.js looks: audit.js (never opened) now misses it.
+    let old = root.join("src/lib/logger.js");
+    std::fs::rename(&old, &logger).expect("rename logger.js");
+    client.notify(
+        "workspace/didRenameFiles",
+        json!({ "files": [{ "oldUri": file_uri(&old), "newUri": file_uri(&logger) }] }),
+    );
+    client.wait_diagnostics(&server_js, |l| !has(l, "stale-import/missing-module"));
+    let list = client.wait_diagnostics(&audit_js, |l| has(l, "stale-import/missing-module"));
+    assert_eq!(list.len(), 1, "{list:?}");
+    client.shutdown();
+}
+
+#[test]
+fn configuration_changes_rule_levels() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    client.initialize(
+        &root,
+        json!({}),
+        Some(json!({ "rules": { "duplicate-module/url-variants": "off" } })),
+    );
+    let list = client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-export"));
+    assert!(
+        !has(&list, "duplicate-module/url-variants"),
+        "off through initializationOptions: {list:?}"
+    );
+
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "modgraph": { "rules": { "stale-import/missing-export": "off" } } } }),
+    );
+    let list = client.wait_diagnostics(&server_js, |l| !has(l, "stale-import/missing-export"));
+    assert!(
+        has(&list, "duplicate-module/url-variants"),
+        "back on with the new settings: {list:?}"
+    );
+    client.shutdown();
+}
+
+/// One file with an emoji before the specifier: columns depend on the negotiated encoding.
+fn emoji_start_column(capabilities: Value) -> (Value, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    std::fs::write(
+        root.join("a.mjs"),
+        "/* 😀 */ import { x } from './nope.mjs';\n",
+    )
+    .expect("write a.mjs");
+    let mut client = LspClient::start();
+    let init = client.initialize(&root, capabilities, None);
+    let encoding = init["result"]["capabilities"]["positionEncoding"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let list = client.wait_diagnostics(&file_uri(&root.join("a.mjs")), |l| !l.is_empty());
+    client.shutdown();
+    (list[0]["range"]["start"]["character"].clone(), encoding)
+}
+
+#[test]
+fn columns_follow_the_negotiated_position_encoding() {
+    let (utf16, encoding) = emoji_start_column(json!({}));
+    assert_eq!((utf16, encoding.as_str()), (json!(27), "utf-16"));
+    let (utf8, encoding) =
+        emoji_start_column(json!({ "general": { "positionEncodings": ["utf-8", "utf-16"] } }));
+    assert_eq!((utf8, encoding.as_str()), (json!(29), "utf-8"));
+}
+
+#[test]
+fn bad_client_input_is_ignored_and_the_server_keeps_answering() {
+    let (_dir, root) = example();
+    let config = root.join("src/config.js");
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    // Edits to a document never opened, a non-file URI, out-of-range and reversed ranges,
+    // a version going backwards, and a frame that is not JSON.
+    client.change(
+        &root.join("src/never-opened.js"),
+        5,
+        json!([{ "text": "import './x.js';" }]),
+    );
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": "untitled:Untitled-1", "languageId": "javascript", "version": 1, "text": "import './x.js'" } }),
+    );
+    let text = std::fs::read_to_string(&config).expect("read config.js");
+    client.open(&config, &text);
+    client.change(&config, 2, json!([{ "range": { "start": { "line": 99, "character": 0 }, "end": { "line": 120, "character": 5 } }, "text": "\n// tail\n" }]));
+    client.change(&config, 3, json!([{ "range": { "start": { "line": 0, "character": 40 }, "end": { "line": 0, "character": 2 } }, "text": "" }]));
+    client.change(&config, 1, json!([{ "text": "" }]));
+    client.send_raw(b"Content-Length: 9\r\n\r\nnot json!");
+    // The server still works: the case problem in config.js is still reported and answered.
+    let uri = file_uri(&config);
+    let list = client.wait_diagnostics(&uri, |l| has(l, "duplicate-module/case-mismatch"));
+    let response = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": list[0]["range"], "context": { "diagnostics": [] } }),
+    );
+    assert!(response.get("result").is_some(), "{response}");
+    client.shutdown();
+}

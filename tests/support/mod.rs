@@ -1,0 +1,277 @@
+//! A small LSP client for tests: spawns the real `modgraph lsp` binary and speaks JSON-RPC over
+//! its stdin/stdout, like an editor.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long to wait for an answer before failing the test (not a timing assertion: a server that
+/// never answers would otherwise hang the suite).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct LspClient {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    next_id: i64,
+    /// Latest published diagnostics per URI.
+    pub diagnostics: HashMap<String, Vec<Value>>,
+    /// Every notification seen, in order.
+    pub notifications: Vec<Value>,
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("Content-Length: ") {
+            length = v.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    // A body that is not JSON is kept as text so the test can see it.
+    Some(
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| json!({ "unparsable": String::from_utf8_lossy(&body) })),
+    )
+}
+
+pub fn file_uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+impl LspClient {
+    pub fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+            .args(["lsp", "--stdio"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            // MODGRAPH_TEST_LOG=path keeps the server's log (MODGRAPH_LOG level) for debugging.
+            .stderr(
+                match std::env::var_os("MODGRAPH_TEST_LOG")
+                    .and_then(|p| std::fs::File::create(p).ok())
+                {
+                    Some(file) => Stdio::from(file),
+                    None => Stdio::null(),
+                },
+            )
+            .spawn()
+            .expect("modgraph lsp starts");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            while let Some(message) = read_message(&mut reader) {
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            incoming,
+            next_id: 1,
+            diagnostics: HashMap::new(),
+            notifications: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, message: &Value) {
+        let body = serde_json::to_vec(message).expect("JSON");
+        let header = format!("Content-Length: {}\r\n\r\n", body.len());
+        let _ = self.stdin.write_all(header.as_bytes());
+        let _ = self.stdin.write_all(&body);
+        let _ = self.stdin.flush();
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stdin.write_all(bytes);
+        let _ = self.stdin.flush();
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Handles one incoming message; returns it when it is a response.
+    fn take(&mut self, message: Value) -> Option<Value> {
+        if message.get("method").is_some() && message.get("id").is_some() {
+            // A request from the server (registerCapability, …): accept it.
+            let id = message["id"].clone();
+            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": null }));
+            return None;
+        }
+        if message.get("method").is_some() {
+            if message["method"] == "textDocument/publishDiagnostics" {
+                let uri = message["params"]["uri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let list = message["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                self.diagnostics.insert(uri, list);
+            }
+            self.notifications.push(message);
+            return None;
+        }
+        Some(message)
+    }
+
+    fn next_message(&mut self, deadline: Instant) -> Value {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.incoming.recv_timeout(left) {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("no message from the server within {DEADLINE:?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!("the server closed its output"),
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let message = self.next_message(deadline);
+            if let Some(response) = self.take(message)
+                && response["id"] == json!(id)
+            {
+                return response;
+            }
+        }
+    }
+
+    /// Waits until the latest diagnostics of `uri` satisfy `done`; returns them.
+    pub fn wait_diagnostics(&mut self, uri: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(list) = self.diagnostics.get(uri)
+                && done(list)
+            {
+                return list.clone();
+            }
+            let message = self.next_message(deadline);
+            self.take(message);
+        }
+    }
+
+    pub fn initialize(
+        &mut self,
+        root: &Path,
+        capabilities: Value,
+        options: Option<Value>,
+    ) -> Value {
+        let mut params = json!({
+            "processId": null,
+            "rootUri": file_uri(root),
+            "workspaceFolders": [{ "uri": file_uri(root), "name": "root" }],
+            "capabilities": capabilities,
+        });
+        if let Some(options) = options {
+            params["initializationOptions"] = options;
+        }
+        let response = self.request("initialize", params);
+        self.notify("initialized", json!({}));
+        response
+    }
+
+    pub fn open(&mut self, path: &Path, text: &str) {
+        let language = if path.extension().is_some_and(|e| e == "ts") {
+            "typescript"
+        } else {
+            "javascript"
+        };
+        self.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": file_uri(path), "languageId": language, "version": 1, "text": text } }),
+        );
+    }
+
+    pub fn change(&mut self, path: &Path, version: i32, changes: Value) {
+        self.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": file_uri(path), "version": version }, "contentChanges": changes }),
+        );
+    }
+
+    pub fn shutdown(mut self) {
+        let response = self.request("shutdown", Value::Null);
+        assert!(
+            response.get("error").is_none(),
+            "shutdown failed: {response}"
+        );
+        self.notify("exit", Value::Null);
+        // The server's output closes when it exits.
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match self
+                .incoming
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("the server did not exit after `exit`"),
+            }
+        }
+        let status = self.child.wait().expect("wait for the server");
+        assert!(status.success(), "the server exited with {status}");
+    }
+}
+
+impl Drop for LspClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Codes of a diagnostics list, sorted.
+pub fn codes(list: &[Value]) -> Vec<String> {
+    let mut codes: Vec<String> = list
+        .iter()
+        .filter_map(|d| d["code"].as_str().map(str::to_string))
+        .collect();
+    codes.sort();
+    codes
+}
+
+/// Copies a folder (fixture) into a new temporary folder.
+pub fn copy_project(from: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(from, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read fixture").flatten() {
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
