@@ -243,3 +243,175 @@ fn bad_client_input_is_ignored_and_the_server_keeps_answering() {
     assert!(response.get("result").is_some(), "{response}");
     client.shutdown();
 }
+
+/// Position (line, character) of the first occurrence of `needle` plus `delta` characters.
+fn position_of(text: &str, needle: &str, delta: usize) -> Value {
+    let range = range_of(text, needle);
+    json!({ "line": range["start"]["line"], "character": range["start"]["character"].as_u64().unwrap_or(0) as usize + delta })
+}
+
+#[test]
+fn navigation_hover_definition_links_references_and_commands() {
+    let (_dir, root) = example();
+    let server = root.join("src/server.js");
+    let uri = file_uri(&server);
+    let text = std::fs::read_to_string(&server).expect("read server.js");
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.open(&server, &text);
+
+    let on_ms = position_of(&text, "'ms'", 1);
+    let hover = client.request(
+        "textDocument/hover",
+        json!({ "textDocument": { "uri": uri }, "position": on_ms }),
+    );
+    let shown = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        shown.contains("package: ms@2.1.3") && shown.contains("instances: 2 copies"),
+        "{shown}"
+    );
+
+    let on_users = position_of(&text, "'./routes/users.js'", 3);
+    let definition = client.request(
+        "textDocument/definition",
+        json!({ "textDocument": { "uri": uri }, "position": on_users }),
+    );
+    assert_eq!(
+        definition["result"]["uri"],
+        file_uri(&root.join("src/routes/users.js"))
+    );
+
+    let links = client.request(
+        "textDocument/documentLink",
+        json!({ "textDocument": { "uri": uri } }),
+    );
+    let targets: Vec<&str> = links["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["target"].as_str())
+        .collect();
+    assert!(
+        targets.contains(&file_uri(&root.join("src/store.js")).as_str()),
+        "{targets:?}"
+    );
+    assert!(
+        !targets.iter().any(|t| t.ends_with("logger.js")),
+        "no link for a missing module: {targets:?}"
+    );
+
+    // Who imports store.js: server.js and metrics.js.
+    let store = root.join("src/store.js");
+    let references = client.request(
+        "textDocument/references",
+        json!({ "textDocument": { "uri": file_uri(&store) }, "position": { "line": 0, "character": 0 }, "context": { "includeDeclaration": false } }),
+    );
+    let mut importers: Vec<&str> = references["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["uri"].as_str())
+        .collect();
+    importers.sort();
+    assert_eq!(
+        importers,
+        [file_uri(&root.join("src/metrics.js")), file_uri(&server)]
+    );
+
+    let dependents = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "modgraph.showDependents", "arguments": [file_uri(&store)] }),
+    );
+    let mut files: Vec<&str> = dependents["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["uri"].as_str())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            file_uri(&root.join("src/main.js")),
+            file_uri(&root.join("src/metrics.js")),
+            uri.clone()
+        ]
+    );
+
+    let graph = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "modgraph.graph", "arguments": [file_uri(&store), "mermaid"] }),
+    );
+    let text = graph["result"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("graph LR")
+            && text.contains("src/store.js")
+            && text.contains("src/metrics.js"),
+        "{text}"
+    );
+
+    let unknown = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "modgraph.nope", "arguments": [] }),
+    );
+    assert!(unknown.get("error").is_some(), "{unknown}");
+    client.shutdown();
+}
+
+#[test]
+fn clients_that_pull_get_diagnostics_by_request_only() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    let init = client.initialize(
+        &root,
+        json!({ "textDocument": { "diagnostic": { "dynamicRegistration": false } } }),
+        None,
+    );
+    assert_eq!(
+        init["result"]["capabilities"]["diagnosticProvider"]["workspaceDiagnostics"],
+        true
+    );
+
+    // The answer waits for the workspace to be indexed, like any query after `initialized`.
+    let report = client.request("workspace/diagnostic", json!({ "previousResultIds": [] }));
+    let items = report["result"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let server = items
+        .iter()
+        .find(|i| i["uri"] == server_js)
+        .expect("server.js has diagnostics");
+    assert!(has(
+        server["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+        "stale-import/missing-export"
+    ));
+
+    let document = client.request(
+        "textDocument/diagnostic",
+        json!({ "textDocument": { "uri": server_js } }),
+    );
+    assert_eq!(document["result"]["kind"], "full");
+    assert!(has(
+        document["result"]["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+        "stale-import/missing-module"
+    ));
+    assert!(
+        !client
+            .notifications
+            .iter()
+            .any(|n| n["method"] == "textDocument/publishDiagnostics"),
+        "nothing is pushed to a client that pulls"
+    );
+    client.shutdown();
+}

@@ -3,6 +3,7 @@
 //! the [`Session`], and queries read the latest immutable snapshot.
 
 mod convert;
+mod queries;
 mod session;
 mod transport;
 
@@ -16,19 +17,14 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use convert::Encoding;
 pub use session::Event;
-use session::{FixSnapshot, Session};
+use session::{FixSnapshot, Output, Query, Session};
 
 /// How many events may wait for the loop before handlers wait (back-pressure).
 const QUEUE: usize = 4096;
 
-/// What `initialize` learns and the loop needs: workspace folders, settings, encoding.
-type Setup = (Vec<PathBuf>, Option<crate::config::Config>, Encoding);
-
 struct Backend {
     client: Client,
     events: mpsc::Sender<Event>,
-    /// Set by `initialize`, taken by the loop when it starts.
-    setup: std::sync::Mutex<Option<Setup>>,
     start: std::sync::Mutex<Option<mpsc::Receiver<Event>>>,
     fixes: Arc<RwLock<Arc<FixSnapshot>>>,
 }
@@ -38,6 +34,23 @@ impl Backend {
         if self.events.send(event).await.is_err() {
             tracing::error!("the event loop has stopped");
         }
+    }
+
+    /// Asks the loop; the answer reflects every change sent before. `None` if the question
+    /// failed (it is logged).
+    async fn query<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(&Session) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Event::Query(Query(Box::new(move |session| {
+            let answer = question(session);
+            Box::new(move || {
+                let _ = tx.send(answer);
+            })
+        }))))
+        .await;
+        rx.await.ok()
     }
 }
 
@@ -66,16 +79,21 @@ async fn event_loop(
         };
         session = returned;
         match result {
-            Ok((publishes, snapshot)) => {
+            Ok((outputs, snapshot)) => {
                 if let Some(snapshot) = snapshot
                     && let Ok(mut slot) = fixes.write()
                 {
                     *slot = snapshot;
                 }
-                for p in publishes {
-                    client
-                        .publish_diagnostics(p.uri, p.diagnostics, p.version)
-                        .await;
+                for output in outputs {
+                    match output {
+                        Output::Publish(p) => {
+                            client
+                                .publish_diagnostics(p.uri, p.diagnostics, p.version)
+                                .await
+                        }
+                        Output::Answer(deliver) => deliver(),
+                    }
                 }
             }
             Err(_) => tracing::error!(
@@ -125,6 +143,11 @@ fn settings(value: &serde_json::Value) -> serde_json::Value {
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         let encoding = negotiate_encoding(&params);
+        let pull = params
+            .capabilities
+            .text_document
+            .as_ref()
+            .is_some_and(|t| t.diagnostic.is_some());
         let config = params
             .initialization_options
             .as_ref()
@@ -140,8 +163,18 @@ impl LanguageServer for Backend {
                     }
                 },
             );
-        if let Ok(mut setup) = self.setup.lock() {
-            *setup = Some((roots(&params), config, encoding));
+        // Start the loop and queue the indexing now, so that every later message is applied
+        // after it (handlers of later messages may run concurrently with this one).
+        let rx = self.start.lock().ok().and_then(|mut s| s.take());
+        if let Some(rx) = rx {
+            let session = Session::new(roots(&params), config, encoding, !pull);
+            tokio::spawn(event_loop(
+                self.client.clone(),
+                session,
+                rx,
+                self.fixes.clone(),
+            ));
+            self.send(Event::Index).await;
         }
         let file_filter = FileOperationRegistrationOptions {
             filters: vec![FileOperationFilter {
@@ -171,6 +204,25 @@ impl LanguageServer for Backend {
                         ..TextDocumentSyncOptions::default()
                     },
                 )),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                definition_provider: Some(OneOf::Left(true)),
+                references_provider: Some(OneOf::Left(true)),
+                document_link_provider: Some(DocumentLinkOptions {
+                    resolve_provider: Some(false),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                }),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: queries::COMMANDS.iter().map(|c| c.to_string()).collect(),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                }),
+                diagnostic_provider: pull.then(|| {
+                    DiagnosticServerCapabilities::Options(DiagnosticOptions {
+                        identifier: Some("modgraph".into()),
+                        inter_file_dependencies: true,
+                        workspace_diagnostics: true,
+                        work_done_progress_options: WorkDoneProgressOptions::default(),
+                    })
+                }),
                 code_action_provider: Some(CodeActionProviderCapability::Options(
                     CodeActionOptions {
                         code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -193,19 +245,6 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        let setup = self.setup.lock().ok().and_then(|mut s| s.take());
-        let rx = self.start.lock().ok().and_then(|mut s| s.take());
-        let (Some((roots, config, encoding)), Some(rx)) = (setup, rx) else {
-            return;
-        };
-        let session = Session::new(roots, config, encoding);
-        tokio::spawn(event_loop(
-            self.client.clone(),
-            session,
-            rx,
-            self.fixes.clone(),
-        ));
-        self.send(Event::Index).await;
         // Ask the client to watch files (when it can); not awaited by the loop.
         let client = self.client.clone();
         tokio::spawn(async move {
@@ -306,6 +345,72 @@ impl LanguageServer for Backend {
             .await;
     }
 
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        Ok(self
+            .query(move |s| queries::hover(s, params))
+            .await
+            .flatten())
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
+        Ok(self
+            .query(move |s| queries::definition(s, params))
+            .await
+            .flatten())
+    }
+
+    async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
+        Ok(self
+            .query(move |s| queries::document_links(s, params))
+            .await
+            .flatten())
+    }
+
+    async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        Ok(self
+            .query(move |s| queries::references(s, params))
+            .await
+            .flatten())
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> Result<Option<serde_json::Value>> {
+        if !queries::COMMANDS.contains(&params.command.as_str()) {
+            return Err(tower_lsp_server::jsonrpc::Error::invalid_params(format!(
+                "unknown command {}",
+                params.command
+            )));
+        }
+        Ok(self
+            .query(move |s| queries::execute_command(s, params))
+            .await
+            .flatten())
+    }
+
+    async fn diagnostic(
+        &self,
+        params: DocumentDiagnosticParams,
+    ) -> Result<DocumentDiagnosticReportResult> {
+        let uri = params.text_document.uri;
+        self.query(move |s| queries::document_diagnostics(s, &uri))
+            .await
+            .ok_or_else(tower_lsp_server::jsonrpc::Error::internal_error)
+    }
+
+    async fn workspace_diagnostic(
+        &self,
+        _: WorkspaceDiagnosticParams,
+    ) -> Result<WorkspaceDiagnosticReportResult> {
+        self.query(queries::workspace_diagnostics)
+            .await
+            .ok_or_else(tower_lsp_server::jsonrpc::Error::internal_error)
+    }
+
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let snapshot = match self.fixes.read() {
             Ok(s) => s.clone(),
@@ -332,7 +437,6 @@ pub async fn run_stdio() {
     let (service, socket) = LspService::new(|client| Backend {
         client,
         events: tx,
-        setup: std::sync::Mutex::new(None),
         start: std::sync::Mutex::new(Some(rx)),
         fixes: Arc::new(RwLock::new(Arc::new(FixSnapshot::default()))),
     });

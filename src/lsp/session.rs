@@ -45,6 +45,27 @@ pub enum Event {
     Renamed(Vec<(Uri, Uri)>),
     /// New settings (the same keys as `modgraph.json`).
     Configuration(serde_json::Value),
+    /// A question answered after every earlier event is applied (pull diagnostics, hover, …).
+    Query(Query),
+}
+
+/// A closure that reads the session and returns how to deliver its answer. Delivery waits until
+/// everything published before the question has been sent, so answers never overtake them.
+pub struct Query(pub Box<dyn FnOnce(&Session) -> Deliver + Send>);
+
+/// Sends a computed answer to the waiting handler.
+pub type Deliver = Box<dyn FnOnce() + Send>;
+
+/// What the loop sends, in this order.
+pub enum Output {
+    Publish(Publish),
+    Answer(Deliver),
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Query")
+    }
 }
 
 /// Diagnostics to send for one file.
@@ -72,11 +93,21 @@ pub struct Session {
     encoding: Encoding,
     workspace: Option<Workspace>,
     documents: FxHashMap<PathBuf, Document>,
+    /// Current diagnostics of every file that has some.
     published: FxHashMap<PathBuf, Vec<Diagnostic>>,
+    /// Publish on change (push) or only answer requests (pull).
+    push: bool,
+    /// Something changed since diagnostics were last computed.
+    dirty: bool,
 }
 
 impl Session {
-    pub fn new(roots: Vec<PathBuf>, config: Option<Config>, encoding: Encoding) -> Self {
+    pub fn new(
+        roots: Vec<PathBuf>,
+        config: Option<Config>,
+        encoding: Encoding,
+        push: bool,
+    ) -> Self {
         Self {
             roots,
             config,
@@ -84,18 +115,67 @@ impl Session {
             workspace: None,
             documents: FxHashMap::default(),
             published: FxHashMap::default(),
+            push,
+            dirty: false,
         }
     }
 
-    /// Applies a burst of events; returns what to publish and the new quick-fix snapshot.
-    pub fn handle(&mut self, events: Vec<Event>) -> (Vec<Publish>, Option<Arc<FixSnapshot>>) {
+    pub fn workspace(&self) -> Option<&Workspace> {
+        self.workspace.as_ref()
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Current diagnostics of every file that has some.
+    pub fn diagnostics(&self) -> &FxHashMap<PathBuf, Vec<Diagnostic>> {
+        &self.published
+    }
+
+    pub fn version_of(&self, path: &Path) -> Option<i32> {
+        self.documents.get(path).map(|d| d.version)
+    }
+
+    /// Applies a burst of events in order; returns what to send (publishes and answers, in
+    /// order) and the new quick-fix snapshot. Queries see every event queued before them.
+    pub fn handle(&mut self, events: Vec<Event>) -> (Vec<Output>, Option<Arc<FixSnapshot>>) {
+        let mut outputs = Vec::new();
+        let mut snapshot = None;
         for event in events {
-            self.apply(event);
+            match event {
+                Event::Query(Query(answer)) => {
+                    self.refresh(&mut outputs, &mut snapshot);
+                    outputs.push(Output::Answer(answer(self)));
+                }
+                event => {
+                    self.apply(event);
+                    self.dirty = true;
+                }
+            }
         }
-        if self.workspace.is_none() {
-            return (Vec::new(), None);
+        self.refresh(&mut outputs, &mut snapshot);
+        (outputs, snapshot)
+    }
+
+    fn refresh(&mut self, outputs: &mut Vec<Output>, snapshot: &mut Option<Arc<FixSnapshot>>) {
+        if !self.dirty || self.workspace.is_none() {
+            return;
         }
-        self.publish()
+        self.dirty = false;
+        let (new, fixes) = self.publish();
+        if self.push {
+            outputs.extend(new.into_iter().map(Output::Publish));
+        }
+        *snapshot = fixes;
+    }
+
+    /// The text of a file as the editor sees it (open buffer, else disk).
+    pub fn text_of(&self, path: &Path) -> Option<String> {
+        match self.documents.get(path) {
+            Some(doc) => Some(doc.text.clone()),
+            None => std::fs::read_to_string(path).ok(),
+        }
     }
 
     fn open_workspace(&mut self) {
@@ -211,6 +291,8 @@ impl Session {
                     }
                 }
             }
+            // Answered in `handle`, in order.
+            Event::Query(_) => {}
             Event::Configuration(value) => match serde_json::from_value::<Config>(value) {
                 Ok(config) => match config.validate("settings") {
                     Ok(()) => {
@@ -245,14 +327,6 @@ impl Session {
         };
         ws.set_overlay(path, Some(doc.text.as_str().into()));
         ws.apply(FileChange::Changed(path.to_path_buf()));
-    }
-
-    /// Text of a file as the editor sees it.
-    fn text_of(&self, path: &Path) -> Option<String> {
-        match self.documents.get(path) {
-            Some(doc) => Some(doc.text.clone()),
-            None => std::fs::read_to_string(path).ok(),
-        }
     }
 
     fn publish(&mut self) -> (Vec<Publish>, Option<Arc<FixSnapshot>>) {
