@@ -440,11 +440,15 @@ pub async fn run_stdio() {
         start: std::sync::Mutex::new(Some(rx)),
         fixes: Arc::new(RwLock::new(Arc::new(FixSnapshot::default()))),
     });
+    // One message at a time: handlers queue events when first polled, and concurrent handlers
+    // would queue them out of order. Handlers only queue or wait for the loop, which never
+    // waits for them, so this cannot deadlock.
     Server::new(
         transport::filtered(tokio::io::stdin()),
         tokio::io::stdout(),
         socket,
     )
+    .concurrency_level(1)
     .serve(service)
     .await;
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod project;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -171,6 +173,15 @@ impl LspClient {
             {
                 return list.clone();
             }
+            let message = self.next_message(deadline);
+            self.take(message);
+        }
+    }
+
+    /// Processes incoming messages until `done` holds for the latest diagnostics of all files.
+    pub fn wait_all_diagnostics(&mut self, done: impl Fn(&HashMap<String, Vec<Value>>) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        while !done(&self.diagnostics) {
             let message = self.next_message(deadline);
             self.take(message);
         }
