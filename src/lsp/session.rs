@@ -99,6 +99,24 @@ pub struct Session {
     push: bool,
     /// Something changed since diagnostics were last computed.
     dirty: bool,
+    /// Modules whose content changed since the last diagnostics run.
+    changed_modules: FxHashSet<crate::graph::FileId>,
+    /// Files appeared or disappeared (or everything was reloaded) since the last run.
+    full_run: bool,
+    /// Files whose text may have changed since the last run (positions must be redone).
+    touched: FxHashSet<PathBuf>,
+    rule_cache: crate::rules::RuleCache,
+    /// Per file: the diagnostics last converted, their LSP form and quick fixes.
+    converted: FxHashMap<PathBuf, Converted>,
+}
+
+/// One file's diagnostics in both forms, kept to skip converting them again.
+struct Converted {
+    source: Vec<crate::diagnostic::Diagnostic>,
+    /// Files the diagnostics mention (their own file and related locations).
+    mentions: Vec<PathBuf>,
+    diagnostics: Vec<Diagnostic>,
+    actions: Vec<CodeAction>,
 }
 
 impl Session {
@@ -117,6 +135,11 @@ impl Session {
             published: FxHashMap::default(),
             push,
             dirty: false,
+            changed_modules: FxHashSet::default(),
+            full_run: true,
+            touched: FxHashSet::default(),
+            rule_cache: crate::rules::RuleCache::default(),
+            converted: FxHashMap::default(),
         }
     }
 
@@ -201,6 +224,9 @@ impl Session {
                     workspace.apply(FileChange::Changed(path.clone()));
                 }
                 self.workspace = Some(workspace);
+                self.full_run = true;
+                self.rule_cache = crate::rules::RuleCache::default();
+                self.converted.clear();
             }
             Err(error) => tracing::error!("cannot open the workspace: {error}"),
         }
@@ -250,8 +276,8 @@ impl Session {
                 self.documents.remove(&path);
                 if let Some(ws) = &mut self.workspace {
                     ws.set_overlay(&path, None);
-                    ws.apply(FileChange::Changed(path));
                 }
+                self.follow(FileChange::Changed(path));
             }
             Event::Save { uri } => {
                 if let Some(path) = convert::path_of(&uri) {
@@ -310,15 +336,36 @@ impl Session {
 
     /// A file changed on disk. Open documents keep their editor text.
     fn apply_disk(&mut self, change: FileChange) {
-        let Some(ws) = &mut self.workspace else {
-            return;
-        };
         if let FileChange::Changed(path) | FileChange::Created(path) = &change
             && self.documents.contains_key(path)
         {
             return;
         }
-        ws.apply(change);
+        self.follow(change);
+    }
+
+    /// Applies a change to the workspace and records what the next diagnostics run must redo.
+    fn follow(&mut self, change: FileChange) {
+        let Some(ws) = &mut self.workspace else {
+            return;
+        };
+        let path = match &change {
+            FileChange::Changed(p) | FileChange::Created(p) | FileChange::Deleted(p) => p.clone(),
+        };
+        let was_loaded = ws
+            .graph()
+            .id(&path)
+            .is_some_and(|id| ws.graph().is_loaded(id));
+        let result = ws.apply(change.clone());
+        let content_only =
+            matches!(change, FileChange::Changed(_)) && was_loaded && !result.rebuilt;
+        if content_only {
+            self.changed_modules.extend(result.changed);
+        } else {
+            // Files appeared or disappeared: names, resolutions and fixes may change anywhere.
+            self.full_run = true;
+        }
+        self.touched.insert(path);
     }
 
     fn sync_overlay(&mut self, path: &Path) {
@@ -326,61 +373,87 @@ impl Session {
             return;
         };
         ws.set_overlay(path, Some(doc.text.as_str().into()));
-        ws.apply(FileChange::Changed(path.to_path_buf()));
+        self.follow(FileChange::Changed(path.to_path_buf()));
     }
 
     fn publish(&mut self) -> (Vec<Publish>, Option<Arc<FixSnapshot>>) {
         let Some(ws) = &self.workspace else {
             return (Vec::new(), None);
         };
-        let found = crate::rules::check(ws);
+        let changed = std::mem::take(&mut self.changed_modules);
+        let full = std::mem::take(&mut self.full_run);
+        let touched = std::mem::take(&mut self.touched);
+        if !full && changed.is_empty() && touched.is_empty() {
+            return (Vec::new(), None);
+        }
+        let found =
+            crate::rules::check_incremental(ws, &mut self.rule_cache, (!full).then_some(&changed));
         let graph = ws.graph();
-        // Texts of every file the diagnostics mention, read once.
-        let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
-        for d in &found {
-            for file in
-                std::iter::once(d.location.file).chain(d.related.iter().map(|r| r.location.file))
-            {
-                let path = graph.path(file).to_path_buf();
-                if !texts.contains_key(&path)
-                    && let Some(text) = self.text_of(&path)
-                {
-                    texts.insert(path, text);
-                }
-            }
+        let mut by_path: std::collections::BTreeMap<PathBuf, Vec<crate::diagnostic::Diagnostic>> =
+            Default::default();
+        for d in found {
+            by_path
+                .entry(graph.path(d.location.file).to_path_buf())
+                .or_default()
+                .push(d);
         }
         let encoding = self.encoding;
-        let mut now: FxHashMap<PathBuf, Vec<Diagnostic>> = FxHashMap::default();
-        let mut fixes = FixSnapshot::default();
-        for d in &found {
-            let path = graph.path(d.location.file).to_path_buf();
-            let Some(lsp) = convert::diagnostic(
-                d,
-                |f| graph.path(f).to_path_buf(),
-                |p| texts.get(p).map(|t| LineIndex::new(t)),
-                encoding,
-            ) else {
+        let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
+        let mut next: FxHashMap<PathBuf, Converted> = FxHashMap::default();
+        for (path, source) in by_path {
+            if let Some(old) = self.converted.remove(&path)
+                && old.source == source
+                && !old.mentions.iter().any(|m| touched.contains(m))
+            {
+                next.insert(path, old);
+                continue;
+            }
+            let mut mentions: Vec<PathBuf> = source
+                .iter()
+                .flat_map(|d| {
+                    std::iter::once(d.location.file)
+                        .chain(d.related.iter().map(|r| r.location.file))
+                })
+                .map(|f| graph.path(f).to_path_buf())
+                .collect();
+            mentions.sort();
+            mentions.dedup();
+            for m in &mentions {
+                if !texts.contains_key(m)
+                    && let Some(text) = self.text_of(m)
+                {
+                    texts.insert(m.clone(), text);
+                }
+            }
+            let Some(uri) = convert::uri_of(&path) else {
                 continue;
             };
-            if let (Some(uri), Some(text)) = (convert::uri_of(&path), texts.get(&path)) {
-                let index = LineIndex::new(text);
-                for fix in &d.fixes {
-                    let edits: Vec<TextEdit> = fix
-                        .edits
-                        .iter()
-                        .filter(|e| e.location.file == d.location.file)
-                        .map(|e| TextEdit {
-                            range: convert::range(&index, e.location.span, encoding),
-                            new_text: e.new_text.clone(),
-                        })
-                        .collect();
-                    let mut changes = std::collections::HashMap::new();
-                    changes.insert(uri.clone(), edits);
-                    fixes
-                        .by_uri
-                        .entry(uri.as_str().to_string())
-                        .or_default()
-                        .push(CodeAction {
+            let mut diagnostics = Vec::new();
+            let mut actions = Vec::new();
+            for d in &source {
+                let Some(lsp) = convert::diagnostic(
+                    d,
+                    |f| graph.path(f).to_path_buf(),
+                    |p| texts.get(p).map(|t| LineIndex::new(t)),
+                    encoding,
+                ) else {
+                    continue;
+                };
+                if let Some(text) = texts.get(&path) {
+                    let index = LineIndex::new(text);
+                    for fix in &d.fixes {
+                        let edits: Vec<TextEdit> = fix
+                            .edits
+                            .iter()
+                            .filter(|e| e.location.file == d.location.file)
+                            .map(|e| TextEdit {
+                                range: convert::range(&index, e.location.span, encoding),
+                                new_text: e.new_text.clone(),
+                            })
+                            .collect();
+                        let mut changes = std::collections::HashMap::new();
+                        changes.insert(uri.clone(), edits);
+                        actions.push(CodeAction {
                             title: fix.title.clone(),
                             kind: Some(CodeActionKind::QUICKFIX),
                             diagnostics: Some(vec![lsp.clone()]),
@@ -391,16 +464,30 @@ impl Session {
                             is_preferred: Some(true),
                             ..CodeAction::default()
                         });
+                    }
                 }
+                diagnostics.push(lsp);
             }
-            now.entry(path).or_default().push(lsp);
+            next.insert(
+                path,
+                Converted {
+                    source,
+                    mentions,
+                    diagnostics,
+                    actions,
+                },
+            );
         }
+        // Files whose diagnostics changed or went away.
         let mut publishes = Vec::new();
-        let files: FxHashSet<PathBuf> = now.keys().chain(self.published.keys()).cloned().collect();
-        let mut files: Vec<PathBuf> = files.into_iter().collect();
-        files.sort();
-        for path in files {
-            let new = now.remove(&path).unwrap_or_default();
+        let mut paths: Vec<PathBuf> = next.keys().chain(self.published.keys()).cloned().collect();
+        paths.sort();
+        paths.dedup();
+        for path in paths {
+            let new = next
+                .get(&path)
+                .map(|c| c.diagnostics.clone())
+                .unwrap_or_default();
             if self.published.get(&path).is_some_and(|old| *old == new)
                 || (new.is_empty() && !self.published.contains_key(&path))
             {
@@ -421,6 +508,17 @@ impl Session {
                 version,
             });
         }
+        let mut fixes = FixSnapshot::default();
+        for (path, converted) in &next {
+            if !converted.actions.is_empty()
+                && let Some(uri) = convert::uri_of(path)
+            {
+                fixes
+                    .by_uri
+                    .insert(uri.as_str().to_string(), converted.actions.clone());
+            }
+        }
+        self.converted = next;
         (publishes, Some(Arc::new(fixes)))
     }
 }

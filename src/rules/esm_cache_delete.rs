@@ -22,6 +22,10 @@ impl Rule for EsmCacheDelete {
         &META
     }
 
+    fn scope(&self) -> super::Scope {
+        super::Scope::Module
+    }
+
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
         let Some(module) = ctx.module(id) else { return };
         if module.facts.clears_whole_cache {

@@ -116,6 +116,10 @@ impl Rule for MissingExport {
         &META
     }
 
+    fn scope(&self) -> super::Scope {
+        super::Scope::Module
+    }
+
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
         let importer_is_typescript = is_typescript_file(ctx.graph.path(id));
         let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {

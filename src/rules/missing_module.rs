@@ -29,6 +29,10 @@ impl Rule for MissingModule {
         &META
     }
 
+    fn scope(&self) -> super::Scope {
+        super::Scope::Module
+    }
+
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
         let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {
             return;

@@ -19,6 +19,8 @@ mod url_variants;
 pub use context::RuleContext;
 
 use crate::diagnostic::{Diagnostic, Severity};
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use crate::graph::FileId;
 use crate::workspace::Workspace;
 
@@ -39,8 +41,23 @@ impl RuleMeta {
     }
 }
 
+/// What a rule's result for a module depends on, which decides when it must run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The module's own facts and edges, the facts of the modules it imports directly, and the
+    /// export lists behind their `export *` chains.
+    Module,
+    /// Anything in the graph (closures, every importer, duplicates across the workspace).
+    Graph,
+}
+
 pub trait Rule: Sync {
     fn meta(&self) -> &'static RuleMeta;
+
+    /// Rules that say nothing else depend on the whole graph.
+    fn scope(&self) -> Scope {
+        Scope::Graph
+    }
 
     /// Diagnostics on one workspace module.
     fn check_module(&self, _ctx: &RuleContext, _id: FileId, _out: &mut Vec<Diagnostic>) {}
@@ -72,46 +89,144 @@ pub fn rule(code: &str) -> Option<&'static dyn Rule> {
 
 /// Runs every enabled rule over the whole workspace. Sorted by file path, then position.
 pub fn check(workspace: &Workspace) -> Vec<Diagnostic> {
+    check_incremental(workspace, &mut RuleCache::default(), None)
+}
+
+/// Results kept between runs so that a change re-runs only what it can affect.
+#[derive(Default)]
+pub struct RuleCache {
+    /// Module-scope results per workspace module.
+    per_module: FxHashMap<FileId, Vec<Diagnostic>>,
+    /// Graph-scope results.
+    graph: Vec<Diagnostic>,
+    /// Whether the cache holds a complete run.
+    complete: bool,
+}
+
+/// Runs the rules. `changed`: the modules whose content changed since the last run with this
+/// cache (`None`: files appeared, disappeared or everything may have changed, so run all).
+/// Returns every current diagnostic, sorted.
+pub fn check_incremental(
+    workspace: &Workspace,
+    cache: &mut RuleCache,
+    changed: Option<&FxHashSet<FileId>>,
+) -> Vec<Diagnostic> {
     let ctx = RuleContext::new(workspace);
-    let mut modules: Vec<FileId> = workspace
-        .graph()
-        .workspace_modules()
-        .map(|(id, _)| id)
-        .collect();
-    modules.sort_by(|a, b| workspace.graph().cmp_paths(*a, *b));
-    let mut out = Vec::new();
-    for rule in RULES {
-        let meta = rule.meta();
-        let configured = workspace.config().rules.get(meta.code).copied();
-        let severity = match configured {
-            Some(level) => level.severity(),
-            None => meta.default_severity,
-        };
-        if severity.is_none() {
-            continue;
+    let graph = workspace.graph();
+    let modules: Vec<FileId> = match changed.filter(|_| cache.complete) {
+        Some(changed) => {
+            let mut affected: Vec<FileId> = affected_by(workspace, changed).into_iter().collect();
+            affected.retain(|id| graph.module(*id).is_some_and(|m| m.is_workspace()));
+            for id in changed {
+                if !graph.is_loaded(*id) {
+                    cache.per_module.remove(id);
+                }
+            }
+            affected
         }
-        let start = out.len();
+        None => {
+            cache.per_module.clear();
+            graph.workspace_modules().map(|(id, _)| id).collect()
+        }
+    };
+    for id in &modules {
+        let mut found = Vec::new();
+        for rule in RULES.iter().filter(|r| r.scope() == Scope::Module) {
+            run_rule(workspace, *rule, &mut found, |out| {
+                rule.check_module(&ctx, *id, out)
+            });
+        }
+        cache.per_module.insert(*id, found);
+    }
+    let mut graph_found = Vec::new();
+    for rule in RULES.iter().filter(|r| r.scope() == Scope::Graph) {
         let started = std::time::Instant::now();
-        for id in &modules {
-            rule.check_module(&ctx, *id, &mut out);
-        }
-        rule.check_graph(&ctx, &mut out);
+        let mut ordered: Vec<FileId> = graph
+            .workspace_modules()
+            .filter(|(_, m)| !m.facts.imports.is_empty() || !m.facts.cache_deletes.is_empty())
+            .map(|(id, _)| id)
+            .collect();
+        ordered.sort_by(|a, b| graph.cmp_paths(*a, *b));
+        run_rule(workspace, *rule, &mut graph_found, |out| {
+            for id in &ordered {
+                rule.check_module(&ctx, *id, out);
+            }
+            rule.check_graph(&ctx, out);
+        });
         tracing::debug!(
-            rule = meta.code,
+            rule = rule.meta().code,
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            found = out.len() - start,
             "rule ran"
         );
-        // A configured level overrides the rule's own choice; otherwise the rule's stands.
-        if let Some(severity) = configured.and_then(|l| l.severity()) {
-            for d in &mut out[start..] {
-                d.severity = severity;
-            }
-        }
     }
+    cache.graph = graph_found;
+    cache.complete = true;
+    let mut out: Vec<Diagnostic> = cache
+        .per_module
+        .values()
+        .flatten()
+        .chain(cache.graph.iter())
+        .cloned()
+        .collect();
     sort_diagnostics(workspace, &mut out);
     out.dedup();
     out
+}
+
+/// Runs one rule through `body` unless it is off, then applies a configured level (which
+/// overrides the rule's own choice of severity).
+fn run_rule(
+    workspace: &Workspace,
+    rule: &dyn Rule,
+    out: &mut Vec<Diagnostic>,
+    body: impl FnOnce(&mut Vec<Diagnostic>),
+) {
+    let meta = rule.meta();
+    let configured = workspace.config().rules.get(meta.code).copied();
+    let severity = match configured {
+        Some(level) => level.severity(),
+        None => meta.default_severity,
+    };
+    if severity.is_none() {
+        return;
+    }
+    let start = out.len();
+    body(out);
+    if let Some(severity) = configured.and_then(|l| l.severity()) {
+        for d in &mut out[start..] {
+            d.severity = severity;
+        }
+    }
+}
+
+/// Modules whose module-scope results may change when `changed` changed: the modules
+/// themselves, the modules re-exporting them through `export *` (transitively), and the direct
+/// importers of all of these.
+fn affected_by(workspace: &Workspace, changed: &FxHashSet<FileId>) -> FxHashSet<FileId> {
+    let graph = workspace.graph();
+    let mut reexported: FxHashSet<FileId> = changed.clone();
+    let mut frontier: Vec<FileId> = changed.iter().copied().collect();
+    while let Some(id) = frontier.pop() {
+        for &importer in graph.importers(id) {
+            let Some(module) = graph.module(importer) else {
+                continue;
+            };
+            let stars = module.facts.exports.star_sites.iter().any(|site| {
+                module
+                    .edges
+                    .iter()
+                    .any(|e| e.site == *site && e.target.module() == Some(id))
+            });
+            if stars && reexported.insert(importer) {
+                frontier.push(importer);
+            }
+        }
+    }
+    let mut affected = reexported.clone();
+    for id in &reexported {
+        affected.extend(graph.importers(*id).iter().copied());
+    }
+    affected
 }
 
 fn sort_diagnostics(workspace: &Workspace, out: &mut [Diagnostic]) {
