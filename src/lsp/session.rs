@@ -336,7 +336,9 @@ impl Session {
 
     /// A file changed on disk. Open documents keep their editor text.
     fn apply_disk(&mut self, change: FileChange) {
-        if let FileChange::Changed(path) | FileChange::Created(path) = &change
+        // While a document is open its buffer is the truth; closing it reads the disk again.
+        if let FileChange::Changed(path) | FileChange::Created(path) | FileChange::Deleted(path) =
+            &change
             && self.documents.contains_key(path)
         {
             return;
@@ -357,8 +359,10 @@ impl Session {
             .id(&path)
             .is_some_and(|id| ws.graph().is_loaded(id));
         let result = ws.apply(change.clone());
-        let content_only =
-            matches!(change, FileChange::Changed(_)) && was_loaded && !result.rebuilt;
+        let content_only = matches!(change, FileChange::Changed(_))
+            && was_loaded
+            && !result.rebuilt
+            && path.exists();
         if content_only {
             self.changed_modules.extend(result.changed);
         } else {
@@ -480,7 +484,13 @@ impl Session {
         }
         // Files whose diagnostics changed or went away.
         let mut publishes = Vec::new();
-        let mut paths: Vec<PathBuf> = next.keys().chain(self.published.keys()).cloned().collect();
+        let edited_documents = touched.iter().filter(|p| self.documents.contains_key(*p));
+        let mut paths: Vec<PathBuf> = next
+            .keys()
+            .chain(self.published.keys())
+            .chain(edited_documents)
+            .cloned()
+            .collect();
         paths.sort();
         paths.dedup();
         for path in paths {
@@ -488,9 +498,11 @@ impl Session {
                 .get(&path)
                 .map(|c| c.diagnostics.clone())
                 .unwrap_or_default();
-            if self.published.get(&path).is_some_and(|old| *old == new)
-                || (new.is_empty() && !self.published.contains_key(&path))
-            {
+            // An edited open document always gets a publish with its new version.
+            let edited = touched.contains(&path) && self.documents.contains_key(&path);
+            let unchanged = self.published.get(&path).is_some_and(|old| *old == new)
+                || (new.is_empty() && !self.published.contains_key(&path));
+            if unchanged && !edited {
                 continue;
             }
             let Some(uri) = convert::uri_of(&path) else {

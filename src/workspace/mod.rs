@@ -359,6 +359,15 @@ impl Workspace {
             return result;
         }
         match change {
+            // Gone from disk and not open in an editor: the same as a deletion.
+            FileChange::Changed(path)
+                if !path.exists()
+                    && !self
+                        .overlays
+                        .contains_key(path.as_os_str().as_encoded_bytes()) =>
+            {
+                return self.apply(FileChange::Deleted(path));
+            }
             FileChange::Changed(path) => {
                 let Some(id) = self.graph.id(&path).filter(|id| self.graph.is_loaded(*id)) else {
                     // Not a module we know: it may be a new workspace file.
