@@ -55,7 +55,15 @@ impl Client {
             .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // MODGRAPH_BENCH_LOG=path keeps the server's log (with MODGRAPH_LOG=debug).
+            .stderr(
+                match std::env::var_os("MODGRAPH_BENCH_LOG")
+                    .and_then(|p| std::fs::File::create(p).ok())
+                {
+                    Some(file) => Stdio::from(file),
+                    None => Stdio::null(),
+                },
+            )
             .spawn()
             .expect("server starts");
         let stdin = child.stdin.take().expect("stdin");
@@ -174,26 +182,61 @@ fn edit_point(text: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// Toggles one character in the first relative specifier of `file` `edits` times; returns the
-/// latency of each edit.
-fn edit_latencies(client: &mut Client, file: &Path, edits: usize) -> Vec<Duration> {
+/// Where the one-character edits go.
+#[derive(Clone, Copy)]
+enum EditAt {
+    /// Inside the first relative specifier: the module's imports change.
+    Specifier,
+    /// A space at the end of the file: the text changes, the imports do not.
+    Body,
+}
+
+/// Toggles one character `edits` times in `file` (opened first, closed after); returns the time
+/// from each `didChange` to the `publishDiagnostics` of that version.
+fn edit_latencies(client: &mut Client, file: &Path, edits: usize, mode: EditAt) -> Vec<Duration> {
     let text = std::fs::read_to_string(file).expect("read file");
-    let (line, col) = edit_point(&text).expect("a relative specifier");
+    let (line, col) = match mode {
+        EditAt::Specifier => edit_point(&text).expect("a relative specifier"),
+        EditAt::Body => {
+            let line = text.matches('\n').count();
+            let last = &text[text.rfind('\n').map_or(0, |n| n + 1)..];
+            (line, last.encode_utf16().count())
+        }
+    };
     let target = uri(file);
     client.notify("textDocument/didOpen", json!({ "textDocument": { "uri": target, "languageId": "javascript", "version": 1, "text": text } }));
     let mut times = Vec::new();
     for n in 0..edits {
         let at = json!({ "line": line, "character": col });
+        let inserted = if matches!(mode, EditAt::Specifier) {
+            "x"
+        } else {
+            " "
+        };
         let change = if n % 2 == 0 {
-            json!({ "range": { "start": at, "end": at }, "text": "x" })
+            json!({ "range": { "start": at, "end": at }, "text": inserted })
         } else {
             json!({ "range": { "start": at, "end": { "line": line, "character": col + 1 } }, "text": "" })
         };
+        let version = n as i64 + 2;
         let started = Instant::now();
-        client.notify("textDocument/didChange", json!({ "textDocument": { "uri": target, "version": n + 2 }, "contentChanges": [change] }));
-        client.published(&target);
+        client.notify("textDocument/didChange", json!({ "textDocument": { "uri": target, "version": version }, "contentChanges": [change] }));
+        loop {
+            let published = client.published(&target);
+            // Servers that publish per version: wait for this one.
+            if published["params"]["version"]
+                .as_i64()
+                .is_none_or(|v| v >= version)
+            {
+                break;
+            }
+        }
         times.push(started.elapsed());
     }
+    client.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": target } }),
+    );
     times
 }
 
@@ -275,20 +318,19 @@ fn main() {
         ms(started.elapsed())
     );
 
-    let leaf_times = edit_latencies(&mut client, &leaf, edits);
-    println!(
-        "modgraph: leaf edit → diagnostics: p50 {}, p99 {} ({} edits)",
-        ms(percentile(leaf_times.clone(), 0.5)),
-        ms(percentile(leaf_times, 0.99)),
-        edits
-    );
-    let hub_times = edit_latencies(&mut client, &hub, edits);
-    println!(
-        "modgraph: hub edit → diagnostics: p50 {}, p99 {} ({} edits)",
-        ms(percentile(hub_times.clone(), 0.5)),
-        ms(percentile(hub_times, 0.99)),
-        edits
-    );
+    for (name, file) in [("leaf", &leaf), ("hub", &hub)] {
+        for (what, mode) in [
+            ("body", EditAt::Body),
+            ("import specifier", EditAt::Specifier),
+        ] {
+            let times = edit_latencies(&mut client, file, edits, mode);
+            println!(
+                "modgraph: {name} edit in the {what} → diagnostics: p50 {}, p99 {} ({edits} edits)",
+                ms(percentile(times.clone(), 0.5)),
+                ms(percentile(times, 0.99))
+            );
+        }
+    }
 
     // Delete and re-create the hub on disk: every importer is re-resolved.
     let saved = std::fs::read(&hub).expect("read hub");
@@ -325,7 +367,7 @@ fn main() {
         peer.request("initialize", init);
         let started = Instant::now();
         peer.notify("initialized", json!({}));
-        let times = edit_latencies(&mut peer, &leaf, edits);
+        let times = edit_latencies(&mut peer, &leaf, edits, EditAt::Specifier);
         println!(
             "oxlint --lsp: open + {} leaf edits in {} ; edit → diagnostics: p50 {}, p99 {}",
             edits,

@@ -67,12 +67,19 @@ async fn event_loop(
         while let Ok(next) = rx.try_recv() {
             batch.push(next);
         }
+        let events = batch.len();
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             let result =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle(batch)));
             (session, result)
         })
         .await;
+        tracing::debug!(
+            events,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "burst applied"
+        );
         let Ok((returned, result)) = outcome else {
             tracing::error!("the event loop's worker stopped; the server cannot go on");
             return;
@@ -85,6 +92,8 @@ async fn event_loop(
                 {
                     *slot = snapshot;
                 }
+                let started = std::time::Instant::now();
+                let count = outputs.len();
                 for output in outputs {
                     match output {
                         Output::Publish(p) => {
@@ -95,6 +104,11 @@ async fn event_loop(
                         Output::Answer(deliver) => deliver(),
                     }
                 }
+                tracing::debug!(
+                    count,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "outputs sent"
+                );
             }
             Err(_) => tracing::error!(
                 "an internal error interrupted this batch of changes; the next change retries"

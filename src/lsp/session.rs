@@ -103,6 +103,8 @@ pub struct Session {
     changed_modules: FxHashSet<crate::graph::FileId>,
     /// Files appeared or disappeared (or everything was reloaded) since the last run.
     full_run: bool,
+    /// The graph's structure changed since the last run (not only positions).
+    structure_changed: bool,
     /// Files whose text may have changed since the last run (positions must be redone).
     touched: FxHashSet<PathBuf>,
     rule_cache: crate::rules::RuleCache,
@@ -137,6 +139,7 @@ impl Session {
             dirty: false,
             changed_modules: FxHashSet::default(),
             full_run: true,
+            structure_changed: true,
             touched: FxHashSet::default(),
             rule_cache: crate::rules::RuleCache::default(),
             converted: FxHashMap::default(),
@@ -363,6 +366,7 @@ impl Session {
             && was_loaded
             && !result.rebuilt
             && path.exists();
+        self.structure_changed |= result.structure;
         if content_only {
             self.changed_modules.extend(result.changed);
         } else {
@@ -386,12 +390,19 @@ impl Session {
         };
         let changed = std::mem::take(&mut self.changed_modules);
         let full = std::mem::take(&mut self.full_run);
+        let structure = std::mem::take(&mut self.structure_changed);
         let touched = std::mem::take(&mut self.touched);
         if !full && changed.is_empty() && touched.is_empty() {
             return (Vec::new(), None);
         }
-        let found =
-            crate::rules::check_incremental(ws, &mut self.rule_cache, (!full).then_some(&changed));
+        let found = crate::rules::check_incremental(
+            ws,
+            &mut self.rule_cache,
+            (!full).then_some(crate::rules::Changes {
+                modules: &changed,
+                structure,
+            }),
+        );
         let graph = ws.graph();
         let mut by_path: std::collections::BTreeMap<PathBuf, Vec<crate::diagnostic::Diagnostic>> =
             Default::default();
@@ -402,8 +413,9 @@ impl Session {
                 .push(d);
         }
         let encoding = self.encoding;
-        let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
+        // Reuse what is unchanged; collect the rest and the files it mentions.
         let mut next: FxHashMap<PathBuf, Converted> = FxHashMap::default();
+        let mut todo: Vec<(PathBuf, Vec<crate::diagnostic::Diagnostic>, Vec<PathBuf>)> = Vec::new();
         for (path, source) in by_path {
             if let Some(old) = self.converted.remove(&path)
                 && old.source == source
@@ -422,36 +434,44 @@ impl Session {
                 .collect();
             mentions.sort();
             mentions.dedup();
-            for m in &mentions {
+            todo.push((path, source, mentions));
+        }
+        // Each mentioned file is read and indexed once.
+        let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
+        for (_, _, mentions) in &todo {
+            for m in mentions {
                 if !texts.contains_key(m)
                     && let Some(text) = self.text_of(m)
                 {
                     texts.insert(m.clone(), text);
                 }
             }
+        }
+        let indexes: FxHashMap<&Path, LineIndex> = texts
+            .iter()
+            .map(|(p, t)| (p.as_path(), LineIndex::new(t)))
+            .collect();
+        let index_of = |p: &Path| indexes.get(p).map(|i| i.with_same_lines());
+        for (path, source, mentions) in todo {
             let Some(uri) = convert::uri_of(&path) else {
                 continue;
             };
             let mut diagnostics = Vec::new();
             let mut actions = Vec::new();
             for d in &source {
-                let Some(lsp) = convert::diagnostic(
-                    d,
-                    |f| graph.path(f).to_path_buf(),
-                    |p| texts.get(p).map(|t| LineIndex::new(t)),
-                    encoding,
-                ) else {
+                let Some(lsp) =
+                    convert::diagnostic(d, |f| graph.path(f).to_path_buf(), index_of, encoding)
+                else {
                     continue;
                 };
-                if let Some(text) = texts.get(&path) {
-                    let index = LineIndex::new(text);
+                if let Some(index) = indexes.get(path.as_path()) {
                     for fix in &d.fixes {
                         let edits: Vec<TextEdit> = fix
                             .edits
                             .iter()
                             .filter(|e| e.location.file == d.location.file)
                             .map(|e| TextEdit {
-                                range: convert::range(&index, e.location.span, encoding),
+                                range: convert::range(index, e.location.span, encoding),
                                 new_text: e.new_text.clone(),
                             })
                             .collect();

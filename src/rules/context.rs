@@ -171,6 +171,15 @@ impl<'a> RuleContext<'a> {
         })
     }
 
+    /// Every module that a program loading any of `files` also loads: the runtime dependencies
+    /// of everything that (transitively) evaluates one of them. Computed once and then asked
+    /// per site, instead of one [`Self::loaded_together`] walk per pair.
+    pub fn loaded_with(&self, files: &[FileId]) -> FxHashSet<FileId> {
+        let ancestors: Vec<FileId> = self.runtime_ancestors(files).into_iter().collect();
+        self.graph
+            .dependency_closure(&ancestors, |_, site| site.is_runtime())
+    }
+
     /// Whether one module (transitively) evaluates a member of `a` and a member of `b`: only then
     /// can both be loaded in one process. Two separate programs in one workspace (a library's ESM
     /// and CommonJS builds, two apps of a monorepo) never share an instance problem.

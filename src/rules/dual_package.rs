@@ -90,9 +90,13 @@ impl Rule for DualPackage {
             let importers = |side: &[(FileId, Span, FileId)]| {
                 side.iter().map(|(f, _, _)| *f).collect::<Vec<_>>()
             };
-            if !ctx.loaded_together(&importers(&sides.import), &importers(&sides.require)) {
+            let import_files = importers(&sides.import);
+            let require_files = importers(&sides.require);
+            let with_import = ctx.loaded_with(&import_files);
+            if !require_files.iter().any(|f| with_import.contains(f)) {
                 continue;
             }
+            let with_require = ctx.loaded_with(&require_files);
             // A wrapper: one entry loads the other, so there is one instance after all.
             let wraps = |from: FileId, to: FileId| {
                 ctx.graph
@@ -128,29 +132,36 @@ impl Rule for DualPackage {
                         .map(|(f, s, _)| (*f, *s, "required here (CommonJS entry)")),
                 )
                 .collect();
-            let import_files = importers(&sides.import);
-            let require_files = importers(&sides.require);
             for &(file, span, what) in &all {
                 if !ctx.module(file).is_some_and(|m| m.is_workspace()) {
                     continue;
                 }
                 // This site is a hazard only in a program that also loads the other entry.
-                let other_side = if what.starts_with("imported") {
-                    &require_files
+                let is_import = what.starts_with("imported");
+                let (same_side, other_side) = if is_import {
+                    (&with_import, &with_require)
                 } else {
-                    &import_files
+                    (&with_require, &with_import)
                 };
-                if !ctx.loaded_together(&[file], other_side) {
+                if !other_side.contains(&file) {
                     continue;
                 }
                 let mut diagnostic =
                     ctx.diagnostic(META.code, Severity::Warning, file, span, message.clone());
-                for &(other, other_span, what) in &all {
-                    if (other, other_span) != (file, span) && ctx.loaded_together(&[file], &[other])
-                    {
-                        diagnostic
-                            .related
-                            .push(ctx.related(other, other_span, what.to_string()));
+                for &(other, other_span, other_what) in &all {
+                    let other_is_import = other_what.starts_with("imported");
+                    // Sites a program loading this side's entries also loads.
+                    let together = if other_is_import == is_import {
+                        other_side.contains(&other)
+                    } else {
+                        same_side.contains(&other)
+                    };
+                    if (other, other_span) != (file, span) && together {
+                        diagnostic.related.push(ctx.related(
+                            other,
+                            other_span,
+                            other_what.to_string(),
+                        ));
                     }
                 }
                 out.push(diagnostic);

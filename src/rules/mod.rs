@@ -103,14 +103,23 @@ pub struct RuleCache {
     complete: bool,
 }
 
-/// Runs the rules. `changed`: the modules whose content changed since the last run with this
-/// cache (`None`: files appeared, disappeared or everything may have changed, so run all).
-/// Returns every current diagnostic, sorted.
+/// What changed since the last run with a [`RuleCache`].
+pub struct Changes<'a> {
+    /// Modules whose content changed.
+    pub modules: &'a FxHashSet<FileId>,
+    /// Whether the graph's structure changed (`ApplyResult::structure`), not only positions.
+    pub structure: bool,
+}
+
+/// Runs the rules. `changes`: what changed since the last run with this cache (`None`: files
+/// appeared, disappeared or everything may have changed, so run all). Returns every current
+/// diagnostic, sorted.
 pub fn check_incremental(
     workspace: &Workspace,
     cache: &mut RuleCache,
-    changed: Option<&FxHashSet<FileId>>,
+    changes: Option<Changes>,
 ) -> Vec<Diagnostic> {
+    let changed = changes.as_ref().map(|c| c.modules);
     let ctx = RuleContext::new(workspace);
     let graph = workspace.graph();
     let modules: Vec<FileId> = match changed.filter(|_| cache.complete) {
@@ -137,6 +146,30 @@ pub fn check_incremental(
             });
         }
         cache.per_module.insert(*id, found);
+    }
+    // Graph-wide results stay valid when the structure is the same and none of them points into
+    // a module whose positions moved.
+    let graph_still_valid = cache.complete
+        && changes.as_ref().is_some_and(|c| {
+            !c.structure
+                && !cache.graph.iter().any(|d| {
+                    c.modules.contains(&d.location.file)
+                        || d.related
+                            .iter()
+                            .any(|r| c.modules.contains(&r.location.file))
+                })
+        });
+    if graph_still_valid {
+        let mut out: Vec<Diagnostic> = cache
+            .per_module
+            .values()
+            .flatten()
+            .chain(cache.graph.iter())
+            .cloned()
+            .collect();
+        sort_diagnostics(workspace, &mut out);
+        out.dedup();
+        return out;
     }
     let mut graph_found = Vec::new();
     for rule in RULES.iter().filter(|r| r.scope() == Scope::Graph) {

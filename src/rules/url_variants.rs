@@ -88,17 +88,25 @@ impl Rule for UrlVariants {
                     }
                 })
                 .collect();
-            for (i, (file, span, written)) in sites.iter().enumerate() {
+            let suffix_of = |w: &str| w[w.find(['?', '#']).unwrap_or(w.len())..].to_string();
+            // Per URL: every module a program loading one of its importers also loads.
+            let loaded_with: Vec<(String, FxHashSet<FileId>)> = suffixes
+                .iter()
+                .map(|suffix| {
+                    let files: Vec<FileId> = sites
+                        .iter()
+                        .filter(|(_, _, w)| suffix_of(w) == *suffix)
+                        .map(|(f, _, _)| *f)
+                        .collect();
+                    (suffix.clone(), ctx.loaded_with(&files))
+                })
+                .collect();
+            for (file, span, written) in &sites {
                 // Another URL of the same file that one program loads together with this one.
-                let suffix_of = |w: &str| w[w.find(['?', '#']).unwrap_or(w.len())..].to_string();
-                let twin = sites
+                let own = suffix_of(written);
+                let twin = loaded_with
                     .iter()
-                    .enumerate()
-                    .any(|(j, (other, _, other_written))| {
-                        j != i
-                            && suffix_of(other_written) != suffix_of(written)
-                            && ctx.loaded_together(&[*file], &[*other])
-                    });
+                    .any(|(suffix, with)| *suffix != own && with.contains(file));
                 if !twin {
                     continue;
                 }

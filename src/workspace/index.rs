@@ -72,6 +72,24 @@ fn specifier_keys(importer: &Path, specifier: &str, keys: &mut Vec<String>) {
     }
 }
 
+/// Whether `specifier`, written in `importer`, could resolve to `path` or through its folder.
+/// Relative specifiers are checked lexically (ignoring letter case, for case mismatches): the
+/// target must lie in `path`'s folder, or be that folder (directory imports of `index` files).
+/// Anything else (packages, aliases) may point anywhere.
+pub fn may_name(importer: &Path, specifier: &str, path: &Path) -> bool {
+    if !is_path_specifier(specifier) {
+        return true;
+    }
+    let base = importer.parent().unwrap_or(Path::new("/"));
+    let target = normalize(&base.join(specifier));
+    let lower = |p: &Path| p.to_string_lossy().to_lowercase();
+    let Some(folder) = path.parent() else {
+        return true;
+    };
+    let folder = lower(folder);
+    target.parent().is_some_and(|p| lower(p) == folder) || lower(&target) == folder
+}
+
 /// Keys under which a change of `path` is looked up.
 fn path_keys(path: &Path) -> Vec<String> {
     let mut keys = Vec::with_capacity(2);

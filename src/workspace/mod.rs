@@ -63,6 +63,9 @@ pub struct ApplyResult {
     pub changed: FxHashSet<FileId>,
     /// The whole workspace was rebuilt (configuration or `.gitignore` changed).
     pub rebuilt: bool,
+    /// The graph's structure changed: a module appeared or disappeared, or an import site's
+    /// kind, specifier, query, flags or target changed (not only its position).
+    pub structure: bool,
 }
 
 pub struct Workspace {
@@ -77,6 +80,34 @@ pub struct Workspace {
     packages: dashmap::DashMap<Box<[u8]>, Option<PackageInfo>, rustc_hash::FxBuildHasher>,
     stats: LoadStats,
     options: WorkspaceOptions,
+    /// Set while applying a change when the structure changed (see `ApplyResult::structure`).
+    structure_changed: bool,
+}
+
+/// What of a module the graph-wide rules see, positions aside.
+fn structure(
+    module: &Module,
+) -> Vec<(
+    crate::extract::ImportKind,
+    &str,
+    Option<&str>,
+    [bool; 3],
+    &Target,
+)> {
+    module
+        .edges
+        .iter()
+        .map(|e| {
+            let site = module.site(e);
+            (
+                site.kind,
+                site.specifier.as_str(),
+                site.url_suffix.as_deref(),
+                [site.type_only, site.cache_busting, site.guarded],
+                &e.target,
+            )
+        })
+        .collect()
 }
 
 /// Names of files whose change can alter how every specifier resolves.
@@ -207,16 +238,20 @@ impl Workspace {
                 let edges = self.edges_for(&loaded.resolved, &mut next, &mut pending);
                 self.index
                     .update(id, &loaded.path, None, Some(&loaded.facts));
-                self.graph.set_module(
-                    id,
-                    Module {
-                        origin,
-                        format: loaded.format,
-                        certainty: loaded.certainty,
-                        facts: Arc::new(loaded.facts),
-                        edges,
-                    },
-                );
+                let module = Module {
+                    origin,
+                    format: loaded.format,
+                    certainty: loaded.certainty,
+                    facts: Arc::new(loaded.facts),
+                    edges,
+                };
+                let same_structure = self.graph.module(id).is_some_and(|old| {
+                    old.format == module.format
+                        && old.origin == module.origin
+                        && structure(old) == structure(&module)
+                });
+                self.structure_changed |= !same_structure;
+                self.graph.set_module(id, module);
                 changed.insert(id);
             }
             origin = None;
@@ -306,6 +341,7 @@ impl Workspace {
                     ..module.clone()
                 };
                 self.graph.set_module(id, module);
+                self.structure_changed = true;
                 changed.insert(id);
             }
         }
@@ -322,6 +358,13 @@ impl Workspace {
     /// Follows one change. Re-reads only the changed file and re-resolves only the specifiers
     /// that can resolve differently afterwards.
     pub fn apply(&mut self, change: FileChange) -> ApplyResult {
+        self.structure_changed = false;
+        let mut result = self.apply_inner(change);
+        result.structure |= self.structure_changed || result.rebuilt;
+        result
+    }
+
+    fn apply_inner(&mut self, change: FileChange) -> ApplyResult {
         let mut result = ApplyResult::default();
         let path = match &change {
             FileChange::Changed(p) | FileChange::Created(p) | FileChange::Deleted(p) => p.clone(),
@@ -352,6 +395,7 @@ impl Workspace {
                         ..module.clone()
                     };
                     self.graph.set_module(*id, module);
+                    self.structure_changed = true;
                     result.changed.insert(*id);
                 }
             }
@@ -366,13 +410,13 @@ impl Workspace {
                         .overlays
                         .contains_key(path.as_os_str().as_encoded_bytes()) =>
             {
-                return self.apply(FileChange::Deleted(path));
+                return self.apply_inner(FileChange::Deleted(path));
             }
             FileChange::Changed(path) => {
                 let Some(id) = self.graph.id(&path).filter(|id| self.graph.is_loaded(*id)) else {
                     // Not a module we know: it may be a new workspace file.
                     if path.is_file() && self.filter.is_workspace_file(&path) {
-                        return self.apply(FileChange::Created(path));
+                        return self.apply_inner(FileChange::Created(path));
                     }
                     return result;
                 };
@@ -394,7 +438,7 @@ impl Workspace {
                     let mut files = Vec::new();
                     collect_files(&path, &mut files);
                     for file in files {
-                        let more = self.apply(FileChange::Created(file));
+                        let more = self.apply_inner(FileChange::Created(file));
                         result.changed.extend(more.changed);
                     }
                     return result;
@@ -424,6 +468,7 @@ impl Workspace {
                     affected.extend(self.graph.importers(*id).iter().copied());
                     let p = self.graph.path(*id).to_path_buf();
                     affected.extend(self.affected_by_layout(&p));
+                    self.structure_changed = true;
                     if let Some(old) = self.graph.remove_module(*id) {
                         self.index.update(*id, &p, Some(&old.facts), None);
                     }
@@ -452,7 +497,22 @@ impl Workspace {
 
     /// Modules with a specifier that could resolve to `path` or to a folder on its way.
     fn affected_by_layout(&self, path: &Path) -> FxHashSet<FileId> {
-        let mut affected = self.index.candidates(path);
+        let mut affected: FxHashSet<FileId> = self
+            .index
+            .candidates(path)
+            .into_iter()
+            .filter(|id| {
+                let Some(module) = self.graph.module(*id) else {
+                    return false;
+                };
+                let importer = self.graph.path(*id);
+                module
+                    .facts
+                    .imports
+                    .iter()
+                    .any(|site| index::may_name(importer, &site.specifier, path))
+            })
+            .collect();
         if let Some(id) = self.graph.id(path) {
             affected.extend(self.graph.importers(id).iter().copied());
         }
@@ -502,6 +562,7 @@ impl Workspace {
         ApplyResult {
             changed,
             rebuilt: true,
+            structure: true,
         }
     }
 
@@ -523,6 +584,7 @@ impl Workspace {
             packages: Default::default(),
             stats: LoadStats::default(),
             options,
+            structure_changed: true,
         };
         let started = std::time::Instant::now();
         let files: Vec<PathBuf> = ws.filter.walk();

@@ -45,6 +45,8 @@ pub const LINES: &[&str] = &[
     "const p = await import(`./b.mjs?v=${Date.now()}`);",
     "import './b.mjs?v=2';",
     "import {",
+    "import './lib';",
+    "const lib = require('./lib');",
 ];
 
 #[derive(Debug, Clone)]
