@@ -44,6 +44,26 @@ fn read_message(reader: &mut impl BufRead) -> Option<Value> {
     serde_json::from_slice(&body).ok()
 }
 
+/// Percent-decodes a URI.
+fn decode(uri: &str) -> String {
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len() + 0
+            && let Ok(b) = u8::from_str_radix(&uri[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
@@ -129,11 +149,14 @@ impl Client {
         }
     }
 
-    /// Waits for `publishDiagnostics` of `uri`.
+    /// Waits for `publishDiagnostics` of `uri` (compared decoded: servers escape differently).
     fn published(&mut self, target: &str) -> Value {
+        let target = decode(target);
         loop {
             let m = self.next();
-            if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == target {
+            if m["method"] == "textDocument/publishDiagnostics"
+                && decode(m["params"]["uri"].as_str().unwrap_or_default()) == target
+            {
                 return m;
             }
         }

@@ -415,3 +415,34 @@ fn clients_that_pull_get_diagnostics_by_request_only() {
     );
     client.shutdown();
 }
+
+#[test]
+fn documents_keep_the_uri_spelling_of_the_client() {
+    // `@` may be escaped or not in a file URI; the client's spelling must come back.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path())
+        .expect("canonical")
+        .join("@scope");
+    std::fs::create_dir_all(&root).expect("create folder");
+    std::fs::write(root.join("utils.mjs"), "export const u = 1;\n").expect("write utils");
+    let main = root.join("main.mjs");
+    let text = "import { u } from './Utils.mjs';\n";
+    std::fs::write(&main, text).expect("write main");
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.open(&main, text);
+    let uri = file_uri(&main);
+    assert!(uri.contains("/@scope/"), "{uri}");
+    let list = client.wait_diagnostics(&uri, |l| has(l, "duplicate-module/case-mismatch"));
+    let response = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": list[0]["range"], "context": { "diagnostics": list } }),
+    );
+    let actions = response["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(actions.len(), 1, "{response}");
+    assert!(
+        actions[0]["edit"]["changes"].get(&uri).is_some(),
+        "edits name the document as the client does: {response}"
+    );
+    client.shutdown();
+}

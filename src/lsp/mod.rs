@@ -430,7 +430,9 @@ impl LanguageServer for Backend {
             Ok(s) => s.clone(),
             Err(_) => return Ok(None),
         };
-        let Some(actions) = snapshot.by_uri.get(params.text_document.uri.as_str()) else {
+        let Some(actions) =
+            convert::path_of(&params.text_document.uri).and_then(|p| snapshot.by_path.get(&p))
+        else {
             return Ok(None);
         };
         let wanted = params.range;

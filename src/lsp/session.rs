@@ -79,12 +79,15 @@ pub struct Publish {
 /// Quick fixes of the published diagnostics, for `textDocument/codeAction`.
 #[derive(Debug, Default)]
 pub struct FixSnapshot {
-    pub by_uri: FxHashMap<String, Vec<CodeAction>>,
+    /// Keyed by path: clients differ in how they escape characters in URIs.
+    pub by_path: FxHashMap<PathBuf, Vec<CodeAction>>,
 }
 
 struct Document {
     text: String,
     version: i32,
+    /// The URI as the client wrote it: diagnostics for the document are published under it.
+    uri: Uri,
 }
 
 pub struct Session {
@@ -242,8 +245,14 @@ impl Session {
                 let Some(path) = convert::path_of(&uri) else {
                     return;
                 };
-                self.documents
-                    .insert(path.clone(), Document { text, version });
+                self.documents.insert(
+                    path.clone(),
+                    Document {
+                        text,
+                        version,
+                        uri: uri.clone(),
+                    },
+                );
                 self.sync_overlay(&path);
             }
             Event::Change {
@@ -453,7 +462,8 @@ impl Session {
             .collect();
         let index_of = |p: &Path| indexes.get(p).map(|i| i.with_same_lines());
         for (path, source, mentions) in todo {
-            let Some(uri) = convert::uri_of(&path) else {
+            let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
+            let Some(uri) = client_uri.or_else(|| convert::uri_of(&path)) else {
                 continue;
             };
             let mut diagnostics = Vec::new();
@@ -525,7 +535,8 @@ impl Session {
             if unchanged && !edited {
                 continue;
             }
-            let Some(uri) = convert::uri_of(&path) else {
+            let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
+            let Some(uri) = client_uri.or_else(|| convert::uri_of(&path)) else {
                 continue;
             };
             let version = self.documents.get(&path).map(|d| d.version);
@@ -542,12 +553,10 @@ impl Session {
         }
         let mut fixes = FixSnapshot::default();
         for (path, converted) in &next {
-            if !converted.actions.is_empty()
-                && let Some(uri) = convert::uri_of(path)
-            {
+            if !converted.actions.is_empty() {
                 fixes
-                    .by_uri
-                    .insert(uri.as_str().to_string(), converted.actions.clone());
+                    .by_path
+                    .insert(path.clone(), converted.actions.clone());
             }
         }
         self.converted = next;

@@ -84,16 +84,17 @@ pub struct Workspace {
     structure_changed: bool,
 }
 
-/// What of a module the graph-wide rules see, positions aside.
-fn structure(
-    module: &Module,
-) -> Vec<(
+/// One import site as the graph-wide rules see it: kind, specifier, query, flags, target.
+type SiteShape<'m> = (
     crate::extract::ImportKind,
-    &str,
-    Option<&str>,
+    &'m str,
+    Option<&'m str>,
     [bool; 3],
-    &Target,
-)> {
+    &'m Target,
+);
+
+/// What of a module the graph-wide rules see, positions aside.
+fn structure(module: &Module) -> Vec<SiteShape<'_>> {
     module
         .edges
         .iter()
