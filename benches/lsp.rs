@@ -51,7 +51,7 @@ fn decode(uri: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && i + 2 < bytes.len() + 0
+            && i + 2 < bytes.len()
             && let Ok(b) = u8::from_str_radix(&uri[i + 1..i + 3], 16)
         {
             out.push(b);
