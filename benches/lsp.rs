@@ -9,176 +9,15 @@
 //! re-creating that hub file; the server's peak RSS. With `--oxlint`, oxlint's language server
 //! is measured on the same edits of the leaf file (it only lints open files).
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    rx: Receiver<Value>,
-    next_id: i64,
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-fn read_message(reader: &mut impl BufRead) -> Option<Value> {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            length = v.parse::<usize>().ok();
-        }
-    }
-    let mut body = vec![0; length?];
-    reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-/// Percent-decodes a URI.
-fn decode(uri: &str) -> String {
-    let bytes = uri.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&uri[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn uri(path: &Path) -> String {
-    format!("file://{}", path.display())
-}
-
-impl Client {
-    fn start(program: &Path, args: &[&str], cwd: &Path) -> Self {
-        let mut child = Command::new(program)
-            .args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            // MODGRAPH_BENCH_LOG=path keeps the server's log (with MODGRAPH_LOG=debug).
-            .stderr(
-                match std::env::var_os("MODGRAPH_BENCH_LOG")
-                    .and_then(|p| std::fs::File::create(p).ok())
-                {
-                    Some(file) => Stdio::from(file),
-                    None => Stdio::null(),
-                },
-            )
-            .spawn()
-            .expect("server starts");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            while let Some(m) = read_message(&mut reader) {
-                if tx.send(m).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            stdin,
-            rx,
-            next_id: 1,
-        }
-    }
-
-    fn send(&mut self, message: Value) {
-        let body = serde_json::to_vec(&message).expect("JSON");
-        let _ = write!(self.stdin, "Content-Length: {}\r\n\r\n", body.len());
-        let _ = self.stdin.write_all(&body);
-        let _ = self.stdin.flush();
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
-    }
-
-    /// Next message; answers server requests on the way.
-    fn next(&mut self) -> Value {
-        loop {
-            let m = self
-                .rx
-                .recv_timeout(Duration::from_secs(300))
-                .expect("the server answers");
-            if m.get("method").is_some() && m.get("id").is_some() {
-                let id = m["id"].clone();
-                let result = if m["method"] == "workspace/configuration" {
-                    json!([{}])
-                } else {
-                    Value::Null
-                };
-                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": result }));
-                continue;
-            }
-            return m;
-        }
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        loop {
-            let m = self.next();
-            if m.get("id") == Some(&json!(id)) && m.get("method").is_none() {
-                return m;
-            }
-        }
-    }
-
-    /// Waits for `publishDiagnostics` of `uri` (compared decoded: servers escape differently).
-    fn published(&mut self, target: &str) -> Value {
-        let target = decode(target);
-        loop {
-            let m = self.next();
-            if m["method"] == "textDocument/publishDiagnostics"
-                && decode(m["params"]["uri"].as_str().unwrap_or_default()) == target
-            {
-                return m;
-            }
-        }
-    }
-
-    fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    }
-
-    fn stop(mut self) {
-        self.request("shutdown", Value::Null);
-        self.notify("exit", Value::Null);
-        let _ = self.child.wait();
-    }
-}
+use support::{LspClient as Client, file_uri as uri};
 
 fn percentile(mut xs: Vec<Duration>, p: f64) -> Duration {
     xs.sort();
@@ -244,16 +83,7 @@ fn edit_latencies(client: &mut Client, file: &Path, edits: usize, mode: EditAt) 
         let version = n as i64 + 2;
         let started = Instant::now();
         client.notify("textDocument/didChange", json!({ "textDocument": { "uri": target, "version": version }, "contentChanges": [change] }));
-        loop {
-            let published = client.published(&target);
-            // Servers that publish per version: wait for this one.
-            if published["params"]["version"]
-                .as_i64()
-                .is_none_or(|v| v >= version)
-            {
-                break;
-            }
-        }
+        client.wait_publish(&target, version);
         times.push(started.elapsed());
     }
     client.notify(
@@ -326,7 +156,7 @@ fn main() {
         hub.display()
     );
 
-    let mut client = Client::start(&binary, &["lsp"], &folder);
+    let mut client = Client::start_program(&binary, &["lsp"], &folder);
     let init = json!({ "processId": null, "rootUri": uri(&folder), "workspaceFolders": [{ "uri": uri(&folder), "name": "w" }], "capabilities": {} });
     client.request("initialize", init);
     let started = Instant::now();
@@ -382,10 +212,10 @@ fn main() {
         ms(started.elapsed())
     );
     println!("modgraph: peak RSS {:.0} MiB", client.peak_rss_mib());
-    client.stop();
+    client.shutdown();
 
     if let Some(oxlint) = flag("--oxlint") {
-        let mut peer = Client::start(Path::new(&oxlint), &["--lsp"], &folder);
+        let mut peer = Client::start_program(Path::new(&oxlint), &["--lsp"], &folder);
         let init = json!({ "processId": null, "rootUri": uri(&folder), "workspaceFolders": [{ "uri": uri(&folder), "name": "w" }], "capabilities": {}, "initializationOptions": [{ "workspaceUri": uri(&folder), "options": { "run": "onType" } }] });
         peer.request("initialize", init);
         let started = Instant::now();
@@ -399,6 +229,6 @@ fn main() {
             ms(percentile(times, 0.99))
         );
         println!("oxlint --lsp: peak RSS {:.0} MiB", peer.peak_rss_mib());
-        peer.stop();
+        peer.shutdown();
     }
 }

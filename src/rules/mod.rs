@@ -111,6 +111,22 @@ pub struct Changes<'a> {
     pub structure: bool,
 }
 
+impl RuleCache {
+    /// Every cached diagnostic, sorted.
+    fn all(&self, workspace: &Workspace) -> Vec<Diagnostic> {
+        let mut out: Vec<Diagnostic> = self
+            .per_module
+            .values()
+            .flatten()
+            .chain(self.graph.iter())
+            .cloned()
+            .collect();
+        sort_diagnostics(workspace, &mut out);
+        out.dedup();
+        out
+    }
+}
+
 /// Runs the rules. `changes`: what changed since the last run with this cache (`None`: files
 /// appeared, disappeared or everything may have changed, so run all). Returns every current
 /// diagnostic, sorted.
@@ -160,26 +176,17 @@ pub fn check_incremental(
                 })
         });
     if graph_still_valid {
-        let mut out: Vec<Diagnostic> = cache
-            .per_module
-            .values()
-            .flatten()
-            .chain(cache.graph.iter())
-            .cloned()
-            .collect();
-        sort_diagnostics(workspace, &mut out);
-        out.dedup();
-        return out;
+        return cache.all(workspace);
     }
     let mut graph_found = Vec::new();
+    let mut ordered: Vec<FileId> = graph
+        .workspace_modules()
+        .filter(|(_, m)| !m.facts.imports.is_empty() || !m.facts.cache_deletes.is_empty())
+        .map(|(id, _)| id)
+        .collect();
+    ordered.sort_by(|a, b| graph.cmp_paths(*a, *b));
     for rule in RULES.iter().filter(|r| r.scope() == Scope::Graph) {
         let started = std::time::Instant::now();
-        let mut ordered: Vec<FileId> = graph
-            .workspace_modules()
-            .filter(|(_, m)| !m.facts.imports.is_empty() || !m.facts.cache_deletes.is_empty())
-            .map(|(id, _)| id)
-            .collect();
-        ordered.sort_by(|a, b| graph.cmp_paths(*a, *b));
         run_rule(workspace, *rule, &mut graph_found, |out| {
             for id in &ordered {
                 rule.check_module(&ctx, *id, out);
@@ -194,16 +201,7 @@ pub fn check_incremental(
     }
     cache.graph = graph_found;
     cache.complete = true;
-    let mut out: Vec<Diagnostic> = cache
-        .per_module
-        .values()
-        .flatten()
-        .chain(cache.graph.iter())
-        .cloned()
-        .collect();
-    sort_diagnostics(workspace, &mut out);
-    out.dedup();
-    out
+    cache.all(workspace)
 }
 
 /// Runs one rule through `body` unless it is off, then applies a configured level (which

@@ -53,14 +53,47 @@ fn read_message(reader: &mut impl BufRead) -> Option<Value> {
     )
 }
 
+/// Percent-decodes a URI (servers differ in what they escape).
+pub fn decode(uri: &str) -> String {
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| u8::from_str_radix(&uri[i + 1..i + 3], 16).ok())
+            .flatten();
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
 impl LspClient {
     pub fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_modgraph"))
-            .args(["lsp", "--stdio"])
+        Self::start_program(
+            Path::new(env!("CARGO_BIN_EXE_modgraph")),
+            &["lsp", "--stdio"],
+            Path::new("."),
+        )
+    }
+
+    /// Starts any language server (benchmarks compare with other servers).
+    pub fn start_program(program: &Path, args: &[&str], cwd: &Path) -> Self {
+        let mut child = Command::new(program)
+            .args(args)
+            .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             // MODGRAPH_TEST_LOG=path keeps the server's log (MODGRAPH_LOG level) for debugging.
@@ -73,7 +106,7 @@ impl LspClient {
                 },
             )
             .spawn()
-            .expect("modgraph lsp starts");
+            .expect("the language server starts");
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, incoming) = channel();
@@ -115,9 +148,16 @@ impl LspClient {
     /// Handles one incoming message; returns it when it is a response.
     fn take(&mut self, message: Value) -> Option<Value> {
         if message.get("method").is_some() && message.get("id").is_some() {
-            // A request from the server (registerCapability, …): accept it.
+            // A request from the server (registerCapability, configuration, …): accept it.
             let id = message["id"].clone();
-            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": null }));
+            let result = match message["method"].as_str() {
+                Some("workspace/configuration") => {
+                    let items = message["params"]["items"].as_array().map_or(0, Vec::len);
+                    Value::Array(vec![json!({}); items])
+                }
+                _ => Value::Null,
+            };
+            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": result }));
             return None;
         }
         if message.get("method").is_some() {
@@ -176,6 +216,38 @@ impl LspClient {
             let message = self.next_message(deadline);
             self.take(message);
         }
+    }
+
+    /// Waits for a `publishDiagnostics` of `uri` (URIs compared decoded) whose version, if any,
+    /// is at least `min_version`; returns it.
+    pub fn wait_publish(&mut self, uri: &str, min_version: i64) -> Value {
+        let wanted = decode(uri);
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let message = self.next_message(deadline);
+            let hit = message["method"] == "textDocument/publishDiagnostics"
+                && decode(message["params"]["uri"].as_str().unwrap_or_default()) == wanted
+                && message["params"]["version"]
+                    .as_i64()
+                    .is_none_or(|v| v >= min_version);
+            let kept = message.clone();
+            self.take(message);
+            if hit {
+                return kept;
+            }
+        }
+    }
+
+    /// Peak resident memory of the server process, in MiB (Linux).
+    pub fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
     }
 
     /// Processes incoming messages until `done` holds for the latest diagnostics of all files.
