@@ -446,3 +446,36 @@ fn documents_keep_the_uri_spelling_of_the_client() {
     );
     client.shutdown();
 }
+
+#[test]
+fn workspace_folders_can_be_added_and_removed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = std::fs::canonicalize(dir.path()).expect("canonical");
+    let (a, b) = (base.join("a"), base.join("b"));
+    for folder in [&a, &b] {
+        std::fs::create_dir_all(folder).expect("create folder");
+        std::fs::write(folder.join("main.mjs"), "import './gone.mjs';\n").expect("write main");
+    }
+    let (a_main, b_main) = (file_uri(&a.join("main.mjs")), file_uri(&b.join("main.mjs")));
+    let mut client = LspClient::start();
+    client.initialize(&a, json!({}), None);
+    client.wait_diagnostics(&a_main, |l| has(l, "stale-import/missing-module"));
+    assert!(
+        client
+            .notifications
+            .iter()
+            .any(|n| n["method"] == "window/logMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("indexed 1 file ("))),
+        "the user's log says what was indexed"
+    );
+
+    client.notify(
+        "workspace/didChangeWorkspaceFolders",
+        json!({ "event": { "added": [{ "uri": file_uri(&b), "name": "b" }], "removed": [{ "uri": file_uri(&a), "name": "a" }] } }),
+    );
+    client.wait_diagnostics(&b_main, |l| has(l, "stale-import/missing-module"));
+    client.wait_diagnostics(&a_main, |l| l.is_empty());
+    client.shutdown();
+}

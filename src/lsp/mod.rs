@@ -102,6 +102,14 @@ async fn event_loop(
                                 .await
                         }
                         Output::Answer(deliver) => deliver(),
+                        Output::Log { error, message } => {
+                            let kind = if error {
+                                MessageType::ERROR
+                            } else {
+                                MessageType::INFO
+                            };
+                            client.log_message(kind, message).await;
+                        }
                     }
                 }
                 tracing::debug!(
@@ -244,7 +252,10 @@ impl LanguageServer for Backend {
                     },
                 )),
                 workspace: Some(WorkspaceServerCapabilities {
-                    workspace_folders: None,
+                    workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                        supported: Some(true),
+                        change_notifications: Some(OneOf::Left(true)),
+                    }),
                     file_operations: Some(WorkspaceFileOperationsServerCapabilities {
                         did_create: Some(file_filter.clone()),
                         did_delete: Some(file_filter.clone()),
@@ -352,6 +363,15 @@ impl LanguageServer for Backend {
             .filter_map(|f| Some((f.old_uri.parse().ok()?, f.new_uri.parse().ok()?)))
             .collect();
         self.send(Event::Renamed(pairs)).await;
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let event = params.event;
+        self.send(Event::Folders {
+            added: event.added.into_iter().map(|f| f.uri).collect(),
+            removed: event.removed.into_iter().map(|f| f.uri).collect(),
+        })
+        .await;
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {

@@ -45,6 +45,11 @@ pub enum Event {
     Renamed(Vec<(Uri, Uri)>),
     /// New settings (the same keys as `modgraph.json`).
     Configuration(serde_json::Value),
+    /// `workspace/didChangeWorkspaceFolders`: folders added and removed.
+    Folders {
+        added: Vec<Uri>,
+        removed: Vec<Uri>,
+    },
     /// A question answered after every earlier event is applied (pull diagnostics, hover, …).
     Query(Query),
 }
@@ -60,6 +65,11 @@ pub type Deliver = Box<dyn FnOnce() + Send>;
 pub enum Output {
     Publish(Publish),
     Answer(Deliver),
+    /// A message for the user's log (`window/logMessage`): only events a user cares about.
+    Log {
+        error: bool,
+        message: String,
+    },
 }
 
 impl std::fmt::Debug for Query {
@@ -102,6 +112,8 @@ pub struct Session {
     push: bool,
     /// Something changed since diagnostics were last computed.
     dirty: bool,
+    /// Messages for the user's log, sent with the next outputs.
+    log: Vec<(bool, String)>,
     /// Modules whose content changed since the last diagnostics run.
     changed_modules: FxHashSet<crate::graph::FileId>,
     /// Files appeared or disappeared (or everything was reloaded) since the last run.
@@ -140,6 +152,7 @@ impl Session {
             published: FxHashMap::default(),
             push,
             dirty: false,
+            log: Vec::new(),
             changed_modules: FxHashSet::default(),
             full_run: true,
             structure_changed: true,
@@ -174,6 +187,11 @@ impl Session {
         for event in events {
             match event {
                 Event::Query(Query(answer)) => {
+                    outputs.extend(
+                        self.log
+                            .drain(..)
+                            .map(|(error, message)| Output::Log { error, message }),
+                    );
                     self.refresh(&mut outputs, &mut snapshot);
                     outputs.push(Output::Answer(answer(self)));
                 }
@@ -183,6 +201,12 @@ impl Session {
                 }
             }
         }
+        // Log lines first: they say what the publishes that follow come from.
+        outputs.extend(
+            self.log
+                .drain(..)
+                .map(|(error, message)| Output::Log { error, message }),
+        );
         self.refresh(&mut outputs, &mut snapshot);
         (outputs, snapshot)
     }
@@ -223,8 +247,19 @@ impl Session {
             }
             None => Workspace::open_with(&self.roots, options),
         };
+        let started = std::time::Instant::now();
         match workspace {
             Ok(mut workspace) => {
+                let files = workspace.graph().workspace_modules().count();
+                let modules = workspace.graph().modules().count();
+                self.log.push((
+                    false,
+                    format!(
+                        "modgraph: indexed {files} file{} ({modules} modules in the graph) in {} ms",
+                        if files == 1 { "" } else { "s" },
+                        started.elapsed().as_millis()
+                    ),
+                ));
                 for (path, doc) in &self.documents {
                     workspace.set_overlay(path, Some(doc.text.as_str().into()));
                     workspace.apply(FileChange::Changed(path.clone()));
@@ -234,7 +269,13 @@ impl Session {
                 self.rule_cache = crate::rules::RuleCache::default();
                 self.converted.clear();
             }
-            Err(error) => tracing::error!("cannot open the workspace: {error}"),
+            Err(error) => {
+                tracing::error!("cannot open the workspace: {error}");
+                self.log.push((
+                    true,
+                    format!("modgraph: cannot open the workspace: {error}"),
+                ));
+            }
         }
     }
 
@@ -339,10 +380,23 @@ impl Session {
                             self.open_workspace();
                         }
                     }
-                    Err(error) => tracing::error!("{error}"),
+                    Err(error) => self.log.push((true, format!("modgraph: {error}"))),
                 },
-                Err(error) => tracing::error!("invalid modgraph settings: {error}"),
+                Err(error) => self.log.push((
+                    true,
+                    format!("modgraph: invalid settings, kept the previous ones: {error}"),
+                )),
             },
+            Event::Folders { added, removed } => {
+                let removed: Vec<PathBuf> = removed.iter().filter_map(convert::path_of).collect();
+                self.roots.retain(|r| !removed.contains(r));
+                for path in added.iter().filter_map(convert::path_of) {
+                    if !self.roots.contains(&path) {
+                        self.roots.push(path);
+                    }
+                }
+                self.open_workspace();
+            }
         }
     }
 
