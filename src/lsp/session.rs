@@ -375,9 +375,23 @@ impl Session {
             Event::Configuration(value) => match serde_json::from_value::<Config>(value) {
                 Ok(config) => match config.validate("settings") {
                     Ok(()) => {
-                        self.config = Some(config);
-                        if self.workspace.is_some() {
-                            self.open_workspace();
+                        let only_levels = self.workspace.as_ref().is_some_and(|ws| {
+                            ws.config().ignore == config.ignore
+                                && ws.config().conditions == config.conditions
+                        });
+                        if only_levels {
+                            // Rule levels only: the graph stays, the rules run again.
+                            if let Some(ws) = &mut self.workspace {
+                                ws.set_rule_levels(config.rules.clone());
+                            }
+                            self.rule_cache = crate::rules::RuleCache::default();
+                            self.full_run = true;
+                            self.config = Some(config);
+                        } else {
+                            self.config = Some(config);
+                            if self.workspace.is_some() {
+                                self.open_workspace();
+                            }
                         }
                     }
                     Err(error) => self.log.push((true, format!("modgraph: {error}"))),

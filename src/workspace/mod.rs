@@ -163,6 +163,15 @@ impl Workspace {
         &self.config
     }
 
+    /// Takes new rule levels without touching the graph. Other keys (ignore globs, conditions)
+    /// change what is indexed: those need a new workspace.
+    pub fn set_rule_levels(
+        &mut self,
+        rules: std::collections::BTreeMap<String, crate::config::RuleLevel>,
+    ) {
+        self.config.rules = rules;
+    }
+
     pub fn roots(&self) -> &[PathBuf] {
         self.filter.roots()
     }
