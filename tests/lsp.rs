@@ -178,6 +178,20 @@ fn configuration_changes_rule_levels() {
         has(&list, "duplicate-module/url-variants"),
         "back on with the new settings: {list:?}"
     );
+    let indexed = client
+        .notifications
+        .iter()
+        .filter(|n| {
+            n["method"] == "window/logMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("indexed"))
+        })
+        .count();
+    assert_eq!(
+        indexed, 1,
+        "new rule levels do not index the workspace again"
+    );
     client.shutdown();
 }
 
