@@ -493,3 +493,43 @@ fn workspace_folders_can_be_added_and_removed() {
     client.wait_diagnostics(&a_main, |l| l.is_empty());
     client.shutdown();
 }
+
+#[test]
+fn renaming_files_updates_every_import_of_them() {
+    let (_dir, root) = example();
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    let (logger, log) = (root.join("src/lib/logger.js"), root.join("src/util/log.js"));
+    let (users, moved_users) = (root.join("src/routes/users.js"), root.join("src/users.js"));
+    let response = client.request(
+        "workspace/willRenameFiles",
+        json!({ "files": [
+            { "oldUri": file_uri(&logger), "newUri": file_uri(&log) },
+            { "oldUri": file_uri(&users), "newUri": file_uri(&moved_users) },
+        ] }),
+    );
+    let changes = &response["result"]["changes"];
+    let new_texts = |file: &str| -> Vec<String> {
+        let mut texts: Vec<String> = changes[file_uri(&root.join(file))]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["newText"].as_str().map(str::to_string))
+            .collect();
+        texts.sort();
+        texts
+    };
+    assert_eq!(
+        new_texts("src/plugins/audit.js"),
+        ["../util/log.js"],
+        "{response}"
+    );
+    assert_eq!(new_texts("src/server.js"), ["./users.js"], "{response}");
+    // The moved file's own relative import, edited where the file is before the move.
+    assert_eq!(
+        new_texts("src/routes/users.js"),
+        ["./lib/db.js"],
+        "{response}"
+    );
+    client.shutdown();
+}

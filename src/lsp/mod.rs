@@ -259,7 +259,8 @@ impl LanguageServer for Backend {
                     file_operations: Some(WorkspaceFileOperationsServerCapabilities {
                         did_create: Some(file_filter.clone()),
                         did_delete: Some(file_filter.clone()),
-                        did_rename: Some(file_filter),
+                        did_rename: Some(file_filter.clone()),
+                        will_rename: Some(file_filter),
                         ..WorkspaceFileOperationsServerCapabilities::default()
                     }),
                 }),
@@ -363,6 +364,13 @@ impl LanguageServer for Backend {
             .filter_map(|f| Some((f.old_uri.parse().ok()?, f.new_uri.parse().ok()?)))
             .collect();
         self.send(Event::Renamed(pairs)).await;
+    }
+
+    async fn will_rename_files(&self, params: RenameFilesParams) -> Result<Option<WorkspaceEdit>> {
+        Ok(self
+            .query(move |s| queries::will_rename(s, params))
+            .await
+            .flatten())
     }
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {

@@ -278,3 +278,137 @@ pub fn execute_command(session: &Session, params: ExecuteCommandParams) -> Optio
         _ => None,
     }
 }
+
+/// `path` relative to the folder `from`, as a specifier (`./x`, `../x`).
+fn relative_specifier(from: &Path, to: &Path) -> Option<String> {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    for c in &to[common..] {
+        parts.push(c.as_os_str().to_str()?.to_string());
+    }
+    let joined = parts.join("/");
+    Some(if joined.starts_with("..") {
+        joined
+    } else {
+        format!("./{joined}")
+    })
+}
+
+/// The specifier that reaches `target` from `importer_dir`, written in the style of `old`:
+/// without an extension if `old` had none, with `old`'s extension if it named the file by
+/// another one (`./x.js` for `x.ts`). `None` for directory imports and packages (unsure).
+fn restyle(old: &str, old_target: &Path, importer_dir: &Path, target: &Path) -> Option<String> {
+    if !crate::resolve::is_path_specifier(old) {
+        return None;
+    }
+    let old_last = old.rsplit('/').next()?;
+    let old_stem = old_target.file_stem()?.to_str()?;
+    // The specifier must name the file itself (not its folder through `index`).
+    let (written_stem, written_ext) = match old_last.split_once('.') {
+        Some((stem, ext)) => (stem, Some(ext)),
+        None => (old_last, None),
+    };
+    if written_stem != old_stem {
+        return None;
+    }
+    let new_stem = target.file_stem()?.to_str()?;
+    let folder = target.parent()?;
+    let mut specifier = relative_specifier(importer_dir, &folder.join(new_stem))?;
+    if let Some(ext) = written_ext {
+        specifier.push('.');
+        specifier.push_str(ext);
+    }
+    Some(specifier)
+}
+
+/// `workspace/willRenameFiles`: edits that keep every import of the renamed files (and the
+/// moved files' own relative imports) pointing at the same modules.
+pub fn will_rename(session: &Session, params: RenameFilesParams) -> Option<WorkspaceEdit> {
+    let ws = session.workspace()?;
+    let graph = ws.graph();
+    // old path → new path, for every module under a renamed file or folder.
+    let mut moves: std::collections::BTreeMap<PathBuf, PathBuf> = Default::default();
+    for file in &params.files {
+        let (Some(old), Some(new)) = (
+            file.old_uri
+                .parse::<Uri>()
+                .ok()
+                .as_ref()
+                .and_then(convert::path_of),
+            file.new_uri
+                .parse::<Uri>()
+                .ok()
+                .as_ref()
+                .and_then(convert::path_of),
+        ) else {
+            continue;
+        };
+        for (id, _) in graph.modules() {
+            let path = graph.path(id);
+            if let Ok(rest) = path.strip_prefix(&old) {
+                moves.insert(
+                    path.to_path_buf(),
+                    if rest.as_os_str().is_empty() {
+                        new.clone()
+                    } else {
+                        new.join(rest)
+                    },
+                );
+            }
+        }
+    }
+    let new_place = |p: &Path| moves.get(p).cloned().unwrap_or_else(|| p.to_path_buf());
+    let mut changes: std::collections::HashMap<Uri, Vec<TextEdit>> = Default::default();
+    for (id, module) in graph.workspace_modules() {
+        let importer = graph.path(id);
+        let importer_moves = moves.contains_key(importer);
+        let mut edits = Vec::new();
+        let text = session.text_of(importer);
+        for edge in &module.edges {
+            let Some(target) = edge.target.module() else {
+                continue;
+            };
+            let target_path = graph.path(target);
+            if !importer_moves && !moves.contains_key(target_path) {
+                continue;
+            }
+            let site = module.site(edge);
+            let new_dir = new_place(importer).parent().map(Path::to_path_buf)?;
+            let Some(mut specifier) = restyle(
+                &site.specifier,
+                target_path,
+                &new_dir,
+                &new_place(target_path),
+            ) else {
+                continue;
+            };
+            if let Some(suffix) = &site.url_suffix {
+                specifier.push_str(suffix);
+            }
+            if specifier == site.specifier {
+                continue;
+            }
+            let Some(text) = text.as_ref() else { continue };
+            let index = LineIndex::new(text);
+            let inner = Span::new(
+                site.span.start + 1,
+                site.span.end.saturating_sub(1).max(site.span.start + 1),
+            );
+            edits.push(TextEdit {
+                range: convert::range(&index, inner, session.encoding()),
+                new_text: specifier,
+            });
+        }
+        if !edits.is_empty() {
+            // Edits apply before the move: they name the file where it is now.
+            changes.insert(convert::uri_of(importer)?, edits);
+        }
+    }
+    Some(WorkspaceEdit {
+        changes: Some(changes),
+        ..WorkspaceEdit::default()
+    })
+}
