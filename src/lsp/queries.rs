@@ -279,24 +279,6 @@ pub fn execute_command(session: &Session, params: ExecuteCommandParams) -> Optio
     }
 }
 
-/// `path` relative to the folder `from`, as a specifier (`./x`, `../x`).
-fn relative_specifier(from: &Path, to: &Path) -> Option<String> {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> =
-        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
-    for c in &to[common..] {
-        parts.push(c.as_os_str().to_str()?.to_string());
-    }
-    let joined = parts.join("/");
-    Some(if joined.starts_with("..") {
-        joined
-    } else {
-        format!("./{joined}")
-    })
-}
-
 /// The specifier that reaches `target` from `importer_dir`, written in the style of `old`:
 /// without an extension if `old` had none, with `old`'s extension if it named the file by
 /// another one (`./x.js` for `x.ts`). `None` for directory imports and packages (unsure).
@@ -316,7 +298,7 @@ fn restyle(old: &str, old_target: &Path, importer_dir: &Path, target: &Path) -> 
     }
     let new_stem = target.file_stem()?.to_str()?;
     let folder = target.parent()?;
-    let mut specifier = relative_specifier(importer_dir, &folder.join(new_stem))?;
+    let mut specifier = crate::resolve::relative_specifier(importer_dir, &folder.join(new_stem))?;
     if let Some(ext) = written_ext {
         specifier.push('.');
         specifier.push_str(ext);

@@ -266,6 +266,27 @@ pub fn is_path_specifier(specifier: &str) -> bool {
         || specifier == ".."
 }
 
+/// The relative specifier (`.`, `./x/y`, `../x`) that names `to` from the folder `from_dir`,
+/// both absolute. `None` when a path segment is not UTF-8.
+pub fn relative_specifier(from_dir: &Path, to: &Path) -> Option<String> {
+    let from: Vec<_> = from_dir.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    for c in &to[common..] {
+        parts.push(c.as_os_str().to_str()?.to_string());
+    }
+    let joined = parts.join("/");
+    Some(if joined.is_empty() {
+        ".".to_string()
+    } else if joined.starts_with("..") {
+        joined
+    } else {
+        format!("./{joined}")
+    })
+}
+
 fn has_url_scheme(specifier: &str) -> bool {
     match specifier.find(':') {
         Some(i) => {
@@ -294,4 +315,17 @@ pub fn is_typescript_file(path: &Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("ts" | "tsx" | "mts" | "cts")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_specifiers() {
+        let spec = |a: &str, b: &str| relative_specifier(Path::new(a), Path::new(b));
+        assert_eq!(spec("/p/src", "/p/src").as_deref(), Some("."));
+        assert_eq!(spec("/p/src", "/p/src/lib/x").as_deref(), Some("./lib/x"));
+        assert_eq!(spec("/p/src/a", "/p/lib/x").as_deref(), Some("../../lib/x"));
+    }
 }

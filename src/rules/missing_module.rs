@@ -148,30 +148,10 @@ fn moved_specifier(ctx: &RuleContext, importer: FileId, site: &ImportSite) -> Op
     };
     let from = ctx.graph.path(importer).parent()?;
     let to_dir = ctx.graph.path(*target).parent()?;
-    let relative = relative_path(from, to_dir)?;
-    let prefix = if relative.is_empty() {
-        ".".to_string()
-    } else if relative.starts_with("..") {
-        relative
-    } else {
-        format!("./{relative}")
-    };
+    let prefix = crate::resolve::relative_specifier(from, to_dir)?;
     let mut moved = format!("{prefix}/{last}");
     if let Some(suffix) = &site.url_suffix {
         moved.push_str(suffix);
     }
     (moved != site.specifier).then_some(moved)
-}
-
-/// `to` relative to `from` with `/` separators (both absolute).
-fn relative_path(from: &Path, to: &Path) -> Option<String> {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> =
-        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
-    for c in &to[common..] {
-        parts.push(c.as_os_str().to_str()?.to_string());
-    }
-    Some(parts.join("/"))
 }
