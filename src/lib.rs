@@ -10,4 +10,5 @@ pub mod line_index;
 pub mod lsp;
 pub mod resolve;
 pub mod rules;
+pub mod runtime;
 pub mod workspace;

@@ -2,7 +2,9 @@
 
 pub mod check;
 pub mod graph;
+pub mod reload;
 mod report;
+pub mod run;
 mod sarif;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +58,28 @@ pub enum Command {
         /// With --focus: how many import steps away (both directions).
         #[arg(long, default_value_t = 1)]
         depth: u32,
+    },
+    /// Start a Node program with the runtime agent and reload what each save makes stale.
+    Run {
+        /// Start the program but do not watch files (reload with `modgraph reload`).
+        #[arg(long)]
+        no_watch: bool,
+        /// Workspace folder to watch (default: the current folder).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// `node ARGS…`, or a script (`app.mjs ARGS…` runs it with node).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Reload the subgraph of FILES (default: every outdated module) in attached Node processes.
+    Reload {
+        files: Vec<PathBuf>,
+        /// Workspace folder whose processes to reach (default: the current folder).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -144,6 +168,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            no_watch,
+            root,
+            command,
+        } => run::run(run::RunOptions {
+            watch: !no_watch,
+            root,
+            command,
+        }),
+        Command::Reload { files, root, json } => reload::run(&files, root.as_deref(), json),
     }
 }
 

@@ -225,3 +225,31 @@ fn span(s: oxc_span::Span) -> Span {
 
 #[cfg(test)]
 mod tests;
+
+/// The first syntax error in `text` as the parser sees it: byte offset and message. `None`
+/// when the text parses (or the file is not JavaScript or TypeScript).
+pub fn first_syntax_error(path: &Path, text: &str) -> Option<(u32, String)> {
+    let source_type = SourceType::from_path(path).ok()?;
+    let source_type = if source_type.is_javascript() {
+        source_type.with_jsx(true)
+    } else {
+        source_type
+    };
+    if text.len() >= u32::MAX as usize {
+        return None;
+    }
+    let allocator = Allocator::default();
+    let ret = Parser::new(&allocator, text, source_type)
+        .with_options(ParseOptions {
+            allow_return_outside_function: true,
+            ..ParseOptions::default()
+        })
+        .parse();
+    let diagnostic = ret.diagnostics.first()?;
+    let offset = diagnostic
+        .labels
+        .first()
+        .map(|label| label.offset())
+        .unwrap_or(0);
+    Some((offset, diagnostic.message.to_string()))
+}

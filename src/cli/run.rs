@@ -1,0 +1,467 @@
+//! `modgraph run`: start Node with the agent, watch the workspace, and reload the affected
+//! subgraph on every save instead of restarting the process.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::runtime::client::AgentNotification;
+use crate::runtime::{self, AgentClient, ReloadParams, agent_files, content_hash};
+use crate::workspace::{FileChange, Workspace};
+
+pub struct RunOptions {
+    pub watch: bool,
+    pub root: Option<PathBuf>,
+    pub command: Vec<OsString>,
+}
+
+const SCRIPT_EXTENSIONS: &[&str] = &["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx"];
+
+/// `node ARGS…` with the agent preloaded; `app.mjs ARGS…` means `node app.mjs ARGS…`.
+fn node_command(
+    command: &[OsString],
+    agent: &agent_files::AgentFiles,
+) -> Result<(OsString, Vec<OsString>)> {
+    let Some(first) = command.first() else {
+        bail!("nothing to run: use `modgraph run -- node app.mjs` or `modgraph run app.mjs`");
+    };
+    let first_path = Path::new(first);
+    let is_script = first_path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SCRIPT_EXTENSIONS.contains(&e))
+        && first_path.is_file();
+    let (program, rest) = if is_script {
+        (OsString::from("node"), command)
+    } else {
+        let name = first_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
+        if !(name == "node" || name.starts_with("node") && !name.contains('.')) {
+            bail!(
+                "`modgraph run` starts Node itself: use `modgraph run -- node ARGS…` (got `{}`); \
+                 for other launchers preload the agent with NODE_OPTIONS=\"--import {}\"",
+                first.to_string_lossy(),
+                agent.esm_entry().display()
+            );
+        }
+        (first.clone(), &command[1..])
+    };
+    let mut args = vec![
+        OsString::from("--import"),
+        OsString::from(file_url(&agent.esm_entry())),
+    ];
+    args.extend(rest.iter().cloned());
+    Ok((program, args))
+}
+
+fn file_url(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let mut url = String::from("file://");
+    if !text.starts_with('/') {
+        url.push('/');
+    }
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                url.push(byte as char)
+            }
+            _ => url.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    url
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !filled {
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in bytes.chunks_mut(8) {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes()[..chunk.len()]);
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn run(options: RunOptions) -> Result<ExitCode> {
+    let root = std::fs::canonicalize(options.root.as_deref().unwrap_or(Path::new(".")))
+        .context("cannot read the workspace folder")?;
+    let agent =
+        agent_files::install().context("cannot write the runtime agent to the cache folder")?;
+    let (program, args) = node_command(&options.command, &agent)?;
+    let directory = runtime::runtime_directory();
+    create_private_dir(&directory)?;
+    let socket = directory.join(format!("run-{}.sock", std::process::id()));
+    let token = random_token();
+
+    let async_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    async_runtime.block_on(supervise(root, program, args, socket, token, options.watch))
+}
+
+fn create_private_dir(directory: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(directory)
+            .with_context(|| format!("cannot create {}", directory.display()))?;
+        let mode = std::fs::metadata(directory)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(directory)?;
+    Ok(())
+}
+
+async fn supervise(
+    root: PathBuf,
+    program: OsString,
+    args: Vec<OsString>,
+    socket: PathBuf,
+    token: String,
+    watch: bool,
+) -> Result<ExitCode> {
+    let mut child = tokio::process::Command::new(&program)
+        .args(&args)
+        .env("MODGRAPH_AGENT_SOCKET", &socket)
+        .env("MODGRAPH_AGENT_TOKEN", &token)
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", program.to_string_lossy()))?;
+    let child_pid = child.id();
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel::<PathBuf>();
+    let _watcher = if watch {
+        Some(watch_tree(&root, events_tx)?)
+    } else {
+        None
+    };
+    let endpoint = format!("unix:{}", socket.display());
+    let reloader = tokio::spawn(reload_loop(root.clone(), endpoint, token, events_rx));
+    let signals = tokio::spawn(forward_signals(child_pid));
+
+    let status = child.wait().await.context("waiting for the Node process")?;
+    reloader.abort();
+    signals.abort();
+    let _ = std::fs::remove_file(&socket);
+    Ok(exit_code(status))
+}
+
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    if let Some(code) = status.code() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
+        }
+    }
+    ExitCode::from(1)
+}
+
+#[cfg(unix)]
+async fn forward_signals(child_pid: Option<u32>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Some(pid) = child_pid.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    // A terminal sends Ctrl-C to the whole foreground group, the child included: forwarding
+    // it again would deliver it twice.
+    // SAFETY: isatty only inspects the descriptor.
+    let interactive = unsafe { libc::isatty(0) } == 1;
+    let kinds = [
+        (SignalKind::interrupt(), libc::SIGINT),
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+        (SignalKind::quit(), libc::SIGQUIT),
+    ];
+    let mut streams = Vec::new();
+    for (kind, number) in kinds {
+        if let Ok(stream) = signal(kind) {
+            streams.push((stream, number));
+        }
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for (mut stream, number) in streams {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(number).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    while let Some(number) = rx.recv().await {
+        if number == libc::SIGINT && interactive {
+            continue;
+        }
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, number) };
+    }
+}
+
+#[cfg(not(unix))]
+async fn forward_signals(_child_pid: Option<u32>) {}
+
+fn is_ignored(path: &Path) -> bool {
+    path.components().any(|c| {
+        let name = c.as_os_str();
+        name == "node_modules" || name == ".git"
+    })
+}
+
+/// Watches every folder of the workspace that is not ignored (one watch per folder, so
+/// `node_modules` and ignored trees cost nothing), and folders that appear later.
+fn watch_tree(
+    root: &Path,
+    events: mpsc::UnboundedSender<PathBuf>,
+) -> Result<notify::RecommendedWatcher> {
+    let watcher_cell: Arc<Mutex<Option<notify::RecommendedWatcher>>> = Arc::new(Mutex::new(None));
+    let cell = Arc::clone(&watcher_cell);
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else {
+            return;
+        };
+        if !triggers_reload(&event.kind) {
+            return;
+        }
+        for path in event.paths {
+            if is_ignored(&path) {
+                continue;
+            }
+            if matches!(event.kind, EventKind::Create(_)) && path.is_dir() {
+                if let Ok(mut guard) = cell.lock()
+                    && let Some(watcher) = guard.as_mut()
+                {
+                    let _ = watcher.watch(&path, RecursiveMode::NonRecursive);
+                }
+                continue;
+            }
+            let _ = events.send(path);
+        }
+    })
+    .context("cannot start the file watcher")?;
+    {
+        let mut guard = watcher_cell
+            .lock()
+            .map_err(|_| anyhow::anyhow!("watcher lock poisoned"))?;
+        *guard = Some(watcher);
+        if let Some(watcher) = guard.as_mut() {
+            let walk = ignore::WalkBuilder::new(root)
+                .filter_entry(|entry| entry.file_name() != "node_modules")
+                .build();
+            for entry in walk.flatten() {
+                if entry.file_type().is_some_and(|t| t.is_dir()) {
+                    watcher
+                        .watch(entry.path(), RecursiveMode::NonRecursive)
+                        .with_context(|| format!("cannot watch {}", entry.path().display()))?;
+                }
+            }
+        }
+    }
+    // The watcher lives in the cell; hand it back out so the caller owns its lifetime.
+    let watcher = watcher_cell
+        .lock()
+        .map_err(|_| anyhow::anyhow!("watcher lock poisoned"))?
+        .take()
+        .context("watcher missing")?;
+    Ok(watcher)
+}
+
+/// On Linux a write is complete when the file is closed; renames and creations are complete
+/// at once. Elsewhere there is no close event, so a modification counts.
+fn triggers_reload(kind: &EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Name(_)) => true,
+        EventKind::Modify(ModifyKind::Data(_)) | EventKind::Modify(ModifyKind::Any) => {
+            !cfg!(target_os = "linux")
+        }
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => !cfg!(target_os = "linux"),
+        EventKind::Any | EventKind::Other => false,
+    }
+}
+
+async fn connect_when_ready(
+    endpoint: &str,
+    token: &str,
+) -> Option<(AgentClient, mpsc::UnboundedReceiver<AgentNotification>)> {
+    // The agent opens its endpoint while Node starts; give it up to a minute.
+    let mut delay = Duration::from_millis(2);
+    for _ in 0..2000 {
+        match AgentClient::connect(endpoint, token).await {
+            Ok(pair) => return Some(pair),
+            Err(runtime::AgentError::Connect { .. }) => {}
+            Err(error) => {
+                eprintln!("modgraph: cannot attach to the Node process: {error}");
+                return None;
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(30));
+    }
+    eprintln!("modgraph: the Node process never opened the agent's endpoint; reloads are off");
+    None
+}
+
+async fn reload_loop(
+    root: PathBuf,
+    endpoint: String,
+    token: String,
+    mut events: mpsc::UnboundedReceiver<PathBuf>,
+) {
+    // The static graph loads beside the process start.
+    let workspace_root = root.clone();
+    let workspace = tokio::task::spawn_blocking(move || {
+        Workspace::open(std::slice::from_ref(&workspace_root)).ok()
+    });
+    let Some((client, mut notifications)) = connect_when_ready(&endpoint, &token).await else {
+        return;
+    };
+    let mut workspace = workspace.await.ok().flatten();
+    let mut loaded: HashMap<PathBuf, String> = HashMap::new();
+    if let Ok(modules) = client.modules().await {
+        for module in modules {
+            loaded.insert(module.path, module.hash);
+        }
+    }
+    let mut pending: Vec<PathBuf> = Vec::new();
+    loop {
+        tokio::select! {
+            notification = notifications.recv() => match notification {
+                Some(AgentNotification::ModulesLoaded(modules)) => {
+                    for module in modules {
+                        loaded.insert(module.path, module.hash);
+                    }
+                }
+                Some(AgentNotification::ReloadFinished(result)) => {
+                    eprintln!("modgraph: (requested by another client) {}", runtime::report::describe(&result, &root));
+                }
+                None => return,
+            },
+            event = events.recv() => {
+                let Some(path) = event else { return };
+                pending.push(path);
+                // Take the whole burst that is already queued.
+                while let Ok(path) = events.try_recv() {
+                    pending.push(path);
+                }
+                while let Ok(AgentNotification::ModulesLoaded(modules)) = notifications.try_recv() {
+                    for module in modules {
+                        loaded.insert(module.path, module.hash);
+                    }
+                }
+                let changed = changed_files(std::mem::take(&mut pending), &mut loaded);
+                if let Some(ws) = workspace.as_mut() {
+                    for path in &changed {
+                        ws.apply(FileChange::Changed(path.clone()));
+                    }
+                }
+                if changed.is_empty() {
+                    continue;
+                }
+                let params = match &workspace {
+                    Some(ws) => runtime::plan::reload_params(ws.graph(), &changed),
+                    None => ReloadParams { changed: changed.clone(), ..ReloadParams::default() },
+                };
+                match client.reload(&params).await {
+                    Ok(mut result) => {
+                        runtime::locate_syntax_error(&mut result, &changed);
+                        eprintln!("modgraph: {}", runtime::report::describe(&result, &root));
+                    }
+                    Err(error) => {
+                        eprintln!("modgraph: reload failed: {error}");
+                        if matches!(error, runtime::AgentError::Closed) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Loaded files whose content differs from what the process evaluated (or last tried).
+fn changed_files(paths: Vec<PathBuf>, loaded: &mut HashMap<PathBuf, String>) -> Vec<PathBuf> {
+    let mut changed = Vec::new();
+    for path in paths {
+        let Some(known) = loaded.get_mut(&path) else {
+            continue;
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let hash = content_hash(&bytes);
+        if *known != hash {
+            // Remember the attempt: the same content is not tried twice (a failed version
+            // waits for the next edit).
+            *known = hash;
+            if !changed.contains(&path) {
+                changed.push(path);
+            }
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_run_with_node_and_the_agent_preloaded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = dir.path().join("app.mjs");
+        std::fs::write(&script, "").expect("write");
+        let agent = agent_files::AgentFiles {
+            dir: PathBuf::from("/cache/agent x"),
+        };
+        let (program, args) = node_command(
+            &[script.clone().into_os_string(), "--port=1".into()],
+            &agent,
+        )
+        .expect("command");
+        assert_eq!(program, "node");
+        assert_eq!(args[0], "--import");
+        assert_eq!(args[1], "file:///cache/agent%20x/agent.mjs");
+        assert_eq!(args[2], script.as_os_str());
+        let (program, args) =
+            node_command(&["node".into(), "app.mjs".into()], &agent).expect("command");
+        assert_eq!(program, "node");
+        assert_eq!(args.len(), 3);
+        assert!(node_command(&["npm".into(), "start".into()], &agent).is_err());
+        assert!(node_command(&[], &agent).is_err());
+    }
+}

@@ -1,0 +1,715 @@
+'use strict';
+// modgraph runtime agent (protocol 1). Preloaded with `--import agent.mjs` or `--require
+// agent.cjs`. It records the project modules this process loads, listens for modgraph clients
+// on a private endpoint, and reloads a subgraph of modules on request. Nothing here may throw
+// into the application: every entry point from outside is guarded.
+
+const AGENT_KEY = Symbol.for('modgraph.agent');
+if (globalThis[AGENT_KEY]) return; // preloaded twice (--import and --require): keep the first
+
+const { isMainThread } = require('node:worker_threads');
+const Module = require('node:module');
+const fs = require('node:fs');
+const path = require('node:path');
+const net = require('node:net');
+const os = require('node:os');
+const crypto = require('node:crypto');
+const { pathToFileURL } = require('node:url');
+const core = require('./hooks-core.cjs');
+
+const PROTOCOL = 1;
+const MAX_MESSAGE_BYTES = 1 << 20;
+const HELLO_TIMEOUT_MS = 5000;
+
+/** Everything the agent knows about the process's project modules. */
+const state = {
+  /** path -> { path, format, hash, loads } for every project module loaded so far */
+  modules: new Map(),
+  /** path -> Set(path): static ESM edges seen by the resolve hook (importer -> imported) */
+  esmEdges: new Map(),
+  /** path -> generation: members of past reloads load under `?mgv=<generation>` */
+  versions: new Map(),
+  /** path -> { current, pending } hot contexts */
+  hot: new Map(),
+  generation: 0,
+  /** superseded ES module instances that V8 keeps (they cannot be freed) */
+  esmRetained: 0,
+  reloads: 0,
+  /** the reload in progress, if any */
+  transaction: null,
+  /** the modules loaded off-thread report through this (module.register path) */
+  hooksPort: null,
+  /** `modgraph/worker` hosts: modules running in worker threads, swapped on reload */
+  workerHosts: new Set(),
+};
+
+const isProjectFile = core.isProjectFile;
+
+// ---------------------------------------------------------------------------------------------
+// Recording loads
+
+function recordModule(file, format, hash) {
+  if (!isProjectFile(file)) return;
+  const known = state.modules.get(file);
+  if (known) {
+    known.format = format;
+    known.hash = hash;
+    known.loads += 1;
+  } else {
+    state.modules.set(file, { path: file, format, hash, loads: 1 });
+  }
+  announce({ path: file, format, hash });
+}
+
+function recordEsmEdge(parent, child) {
+  let children = state.esmEdges.get(parent);
+  if (!children) state.esmEdges.set(parent, (children = new Set()));
+  children.add(child);
+}
+
+function forgetEsmEdges(parent) {
+  state.esmEdges.delete(parent);
+}
+
+// CommonJS: record every compiled project file; `module.children` already holds its edges.
+const originalCompile = Module.prototype._compile;
+Module.prototype._compile = function compileWithRecord(content, filename, ...rest) {
+  try {
+    if (isProjectFile(filename) && typeof content === 'string') {
+      recordModule(filename, 'cjs', core.hashText(content));
+      this.hot = createHot(filename, 'cjs', this);
+    }
+  } catch (error) {
+    internalError('recording a CommonJS module', error);
+  }
+  return originalCompile.call(this, content, filename, ...rest);
+};
+
+// ES modules: hooks in this thread where Node has them (22.15+), off-thread otherwise (20.6+).
+const hookHost = {
+  isProjectFile,
+  versionOf: (file) => state.versions.get(file),
+  onLoad: (file, format, hash) => {
+    forgetEsmEdges(file);
+    recordModule(file, format, hash);
+  },
+  onEdge: recordEsmEdge,
+};
+let esmHooks = 'none';
+if (typeof Module.registerHooks === 'function') {
+  const hooks = core.createHooks(hookHost);
+  Module.registerHooks({ resolve: hooks.resolveSync, load: hooks.loadSync });
+  esmHooks = 'registerHooks';
+} else if (typeof Module.register === 'function') {
+  const { MessageChannel } = require('node:worker_threads');
+  const channel = new MessageChannel();
+  state.hooksPort = channel.port1;
+  channel.port1.on('message', (message) => {
+    try {
+      if (message.type === 'load') hookHost.onLoad(message.path, message.format, message.hash);
+      else if (message.type === 'edge') recordEsmEdge(message.parent, message.child);
+      else if (message.type === 'ack') settleAck(message.seq);
+    } catch (error) {
+      internalError('reading a message from the module hooks', error);
+    }
+  });
+  channel.port1.unref();
+  Module.register(pathToFileURL(path.join(__dirname, 'hooks.mjs')).href, {
+    data: { port: channel.port2 },
+    transferList: [channel.port2],
+  });
+  esmHooks = 'register';
+}
+
+// Versions must reach the off-thread hooks before the next import: wait for its echo.
+let ackSeq = 0;
+const ackWaiters = new Map();
+function settleAck(seq) {
+  const resolve = ackWaiters.get(seq);
+  if (resolve) {
+    ackWaiters.delete(seq);
+    resolve();
+  }
+}
+function syncVersions(changes) {
+  if (!state.hooksPort) return Promise.resolve();
+  const seq = ++ackSeq;
+  return new Promise((resolve) => {
+    ackWaiters.set(seq, resolve);
+    state.hooksPort.postMessage({ type: 'versions', seq, changes });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hot module API (`import.meta.hot` / `module.hot`), with the names Vite and webpack use.
+
+function createHot(file, format, cjsModule) {
+  let record = state.hot.get(file);
+  if (!record) state.hot.set(file, (record = { current: null, pending: null }));
+  const transaction = state.transaction;
+  const previous = record.current;
+  const context = {
+    file,
+    selfAccept: false,
+    selfAcceptCallbacks: [],
+    acceptDeps: new Map(), // path -> callbacks
+    disposeCallbacks: [],
+    declined: false,
+    disposed: false,
+    dataObject: {},
+  };
+  const resolveDep = (specifier) => {
+    if (format === 'cjs') return Module._resolveFilename(specifier, cjsModule);
+    return core.pathOfUrl(new URL(specifier, pathToFileURL(file)).href);
+  };
+  const hot = {
+    get data() {
+      // The new version takes over its state now: the old one hands it over first.
+      if (transaction && previous && !previous.disposed) runDispose(previous, context.dataObject);
+      return context.dataObject;
+    },
+    accept(deps, callback) {
+      if (deps === undefined || typeof deps === 'function') {
+        context.selfAccept = true;
+        if (typeof deps === 'function') context.selfAcceptCallbacks.push(deps);
+        return;
+      }
+      const list = Array.isArray(deps) ? deps : [deps];
+      for (const dep of list) {
+        const resolved = resolveDep(String(dep));
+        const callbacks = context.acceptDeps.get(resolved) || [];
+        if (typeof callback === 'function') callbacks.push({ callback, deps: list, many: Array.isArray(deps) });
+        context.acceptDeps.set(resolved, callbacks);
+      }
+    },
+    dispose(callback) {
+      if (typeof callback === 'function') context.disposeCallbacks.push(callback);
+    },
+    prune(callback) {
+      if (typeof callback === 'function') context.disposeCallbacks.push(callback);
+    },
+    decline() {
+      context.declined = true;
+    },
+    invalidate() {
+      context.selfAccept = false;
+    },
+    on() {},
+    off() {},
+    // webpack's status API, for code that checks it
+    status: () => (state.transaction ? 'apply' : 'idle'),
+  };
+  if (transaction) record.pending = context;
+  else record.current = context;
+  return hot;
+}
+
+globalThis[Symbol.for('modgraph.hot')] = function hotForUrl(url) {
+  try {
+    return createHot(core.pathOfUrl(url), 'esm', null);
+  } catch (error) {
+    internalError('creating import.meta.hot', error);
+    return undefined;
+  }
+};
+
+function runDispose(context, data) {
+  context.disposed = true;
+  for (const callback of context.disposeCallbacks) {
+    try {
+      callback(data);
+    } catch (error) {
+      process.emitWarning(`modgraph: a dispose callback of ${context.file} threw: ${error && error.stack}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reload
+
+/** Importers of each loaded project module, from the process itself. */
+function runtimeImporters() {
+  const importers = new Map();
+  const add = (child, parent) => {
+    let set = importers.get(child);
+    if (!set) importers.set(child, (set = new Set()));
+    set.add(parent);
+  };
+  for (const [parent, children] of state.esmEdges) for (const child of children) add(child, parent);
+  for (const [file, mod] of Object.entries(Module._cache)) {
+    if (!isProjectFile(file) || !mod || !Array.isArray(mod.children)) continue;
+    for (const child of mod.children) if (child && isProjectFile(child.filename)) add(child.filename, file);
+  }
+  return importers;
+}
+
+/**
+ * The reload subgraph: the changed modules and, transitively, the modules that import them,
+ * stopping at modules that accept the update and at entry points (modules nothing imports).
+ */
+function planSubgraph(changed, staticImporters) {
+  const importers = runtimeImporters();
+  const members = new Set();
+  const selfAccepting = new Set();
+  const roots = new Set();
+  const acceptors = new Map(); // acceptor path -> Set(dep path)
+  const staticOnly = [];
+  const queue = changed.filter((file) => state.modules.has(file));
+  while (queue.length > 0) {
+    const file = queue.pop();
+    if (members.has(file)) continue;
+    members.add(file);
+    const context = state.hot.get(file)?.current;
+    if (context && context.declined) {
+      throw Object.assign(new Error(`${file} declines updates (hot.decline())`), { file });
+    }
+    if (context && context.selfAccept) {
+      selfAccepting.add(file);
+      continue;
+    }
+    const parents = new Set(importers.get(file) || []);
+    for (const parent of staticImporters[file] || []) {
+      if (state.modules.has(parent) && !parents.has(parent)) {
+        parents.add(parent);
+        staticOnly.push(parent);
+      }
+    }
+    if (parents.size === 0) {
+      roots.add(file);
+      continue;
+    }
+    for (const parent of parents) {
+      const parentContext = state.hot.get(parent)?.current;
+      if (parentContext && parentContext.acceptDeps.has(file)) {
+        if (!acceptors.has(parent)) acceptors.set(parent, new Set());
+        acceptors.get(parent).add(file);
+      } else {
+        queue.push(parent);
+      }
+    }
+  }
+  return { members, selfAccepting, roots, acceptors, staticOnly };
+}
+
+function versionedUrl(file, generation) {
+  return `${pathToFileURL(file).href}?mgv=${generation}`;
+}
+
+/** Evaluates the new version of one module; resolves to its namespace or exports. */
+async function loadFresh(file, generation) {
+  const known = state.modules.get(file);
+  if (known && known.format === 'cjs' && !file.endsWith('.mjs')) {
+    return Module._load(file, null, false);
+  }
+  return import(versionedUrl(file, generation));
+}
+
+let reloadChain = Promise.resolve();
+function reload(params) {
+  const run = reloadChain.then(() => reloadNow(params));
+  reloadChain = run.catch(() => {});
+  return run;
+}
+
+async function reloadNow(params) {
+  const started = process.hrtime.bigint();
+  const changed = (Array.isArray(params.changed) ? params.changed : []).filter((f) => typeof f === 'string');
+  const staticImporters = params.importers && typeof params.importers === 'object' ? params.importers : {};
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
+  const workers = await swapWorkers(changed);
+  let plan;
+  try {
+    plan = planSubgraph(changed, staticImporters);
+  } catch (error) {
+    return failure(error, [], elapsed());
+  }
+  const members = [...plan.members];
+  if (members.length === 0) {
+    const failed = workers.find((w) => w.error);
+    return { ok: !failed, reloaded: [], entries: [], boundaries: [], workers, error: failed ? failed.error : undefined, durationMs: elapsed(), esmInstancesRetained: state.esmRetained };
+  }
+  const generation = ++state.generation;
+  const previousVersions = new Map(members.map((file) => [file, state.versions.get(file)]));
+  const savedCjs = new Map();
+  for (const file of members) {
+    state.versions.set(file, generation);
+    if (Module._cache[file]) {
+      savedCjs.set(file, Module._cache[file]);
+      delete Module._cache[file];
+    }
+  }
+  await syncVersions(members.map((file) => [file, generation]));
+  state.transaction = { generation, members: plan.members };
+  for (const file of members) {
+    const record = state.hot.get(file);
+    if (record) record.pending = null;
+  }
+  const targets = [...plan.roots, ...plan.selfAccepting];
+  const acceptedDeps = new Set();
+  for (const deps of plan.acceptors.values()) for (const dep of deps) acceptedDeps.add(dep);
+  const fresh = new Map();
+  try {
+    for (const file of [...targets, ...acceptedDeps]) {
+      if (!fresh.has(file)) fresh.set(file, await loadFresh(file, generation));
+    }
+  } catch (error) {
+    // Roll back: the old instances stay the ones every importer and every later import sees.
+    for (const [file, version] of previousVersions) {
+      if (version === undefined) state.versions.delete(file);
+      else state.versions.set(file, version);
+    }
+    await syncVersions([...previousVersions].map(([file, version]) => [file, version ?? 0]));
+    for (const file of members) {
+      if (savedCjs.has(file)) Module._cache[file] = savedCjs.get(file);
+      else delete Module._cache[file];
+      const record = state.hot.get(file);
+      if (record) record.pending = null;
+    }
+    state.transaction = null;
+    return failure(error, members, elapsed());
+  }
+  // Commit: the old versions let go of their resources, then the boundaries take the new ones.
+  state.transaction = null;
+  for (const file of members) {
+    const record = state.hot.get(file);
+    if (!record) continue;
+    const next = record.pending;
+    if (record.current && !record.current.disposed) runDispose(record.current, next ? next.dataObject : {});
+    record.current = next;
+    record.pending = null;
+  }
+  relinkCjsChildren(savedCjs);
+  let esmReloaded = 0;
+  for (const file of members) if (state.modules.get(file)?.format !== 'cjs') esmReloaded += 1;
+  state.esmRetained += esmReloaded;
+  state.reloads += 1;
+  const callbackErrors = [];
+  for (const file of plan.selfAccepting) {
+    const context = state.hot.get(file)?.current;
+    for (const callback of context ? context.selfAcceptCallbacks : []) {
+      try {
+        callback(fresh.get(file));
+      } catch (error) {
+        callbackErrors.push(describeError(error));
+      }
+    }
+  }
+  for (const [acceptor, deps] of plan.acceptors) {
+    const context = state.hot.get(acceptor)?.current;
+    if (!context) continue;
+    for (const dep of deps) {
+      for (const entry of context.acceptDeps.get(dep) || []) {
+        try {
+          if (entry.many) entry.callback(entry.deps.map((d) => fresh.get(safeResolve(context, d)) ?? undefined));
+          else entry.callback(fresh.get(dep));
+        } catch (error) {
+          callbackErrors.push(describeError(error));
+        }
+      }
+    }
+  }
+  return {
+    ok: true,
+    reloaded: members,
+    entries: [...plan.roots],
+    boundaries: [...plan.selfAccepting, ...plan.acceptors.keys()],
+    staticOnlyImporters: plan.staticOnly,
+    callbackErrors,
+    workers,
+    durationMs: elapsed(),
+    esmInstancesRetained: state.esmRetained,
+  };
+}
+
+/** Worker hosts whose worker loaded a changed file start a fresh worker. */
+async function swapWorkers(changed) {
+  const results = [];
+  if (state.workerHosts.size === 0) return results;
+  const wanted = new Set(changed);
+  for (const host of state.workerHosts) {
+    if (!host.files().some((file) => wanted.has(file))) continue;
+    try {
+      results.push({ ok: true, ...(await host.swap()) });
+    } catch (error) {
+      results.push({ ok: false, module: host.url, error: describeError(error) });
+    }
+  }
+  return results;
+}
+
+function safeResolve(context, dep) {
+  try {
+    return core.pathOfUrl(new URL(dep, pathToFileURL(context.file)).href);
+  } catch {
+    return dep;
+  }
+}
+
+/** Old CommonJS modules leave their parents' `children`; the new ones take their place. */
+function relinkCjsChildren(savedCjs) {
+  if (savedCjs.size === 0) return;
+  const replaced = new Map();
+  for (const [file, old] of savedCjs) replaced.set(old, Module._cache[file]);
+  for (const mod of Object.values(Module._cache)) {
+    if (!mod || !Array.isArray(mod.children) || mod.children.length === 0) continue;
+    let touched = false;
+    const next = [];
+    for (const child of mod.children) {
+      if (replaced.has(child)) {
+        touched = true;
+        const fresh = replaced.get(child);
+        if (fresh && !next.includes(fresh)) next.push(fresh);
+      } else next.push(child);
+    }
+    if (touched) mod.children = next;
+  }
+  for (const old of savedCjs.values()) {
+    if (Array.isArray(old.children)) old.children = [];
+  }
+}
+
+function describeError(error) {
+  const message = error && error.message ? String(error.message) : String(error);
+  const name = error && error.name ? String(error.name) : 'Error';
+  const stack = error && error.stack ? String(error.stack) : '';
+  return { name, message, stack, ...core.locateError(error, isProjectFile) };
+}
+
+function failure(error, members, durationMs) {
+  return { ok: false, reloaded: [], attempted: members, error: describeError(error), durationMs, esmInstancesRetained: state.esmRetained };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery record and the control endpoint
+
+function runtimeDirectory() {
+  const base = process.env.XDG_RUNTIME_DIR
+    ? path.join(process.env.XDG_RUNTIME_DIR, 'modgraph')
+    : path.join(os.tmpdir(), `modgraph-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') {
+    const stat = fs.lstatSync(base);
+    if (!stat.isDirectory() || stat.uid !== process.getuid()) {
+      throw new Error(`${base} is not a directory owned by this user`);
+    }
+    if ((stat.mode & 0o077) !== 0) fs.chmodSync(base, 0o700);
+  }
+  return base;
+}
+
+const clients = new Set();
+let pendingAnnouncements = [];
+function announce(module) {
+  if (clients.size === 0) return;
+  if (pendingAnnouncements.length === 0) setImmediate(flushAnnouncements).unref();
+  pendingAnnouncements.push(module);
+}
+function flushAnnouncements() {
+  const modules = pendingAnnouncements;
+  pendingAnnouncements = [];
+  broadcast('modules/loaded', { modules });
+}
+function broadcast(method, params, except) {
+  for (const client of clients) if (client.authed && client !== except) send(client, { jsonrpc: '2.0', method, params });
+}
+
+function send(client, message) {
+  if (client.socket.destroyed) return;
+  try {
+    client.socket.write(`${JSON.stringify(message)}\n`);
+  } catch {
+    client.socket.destroy();
+  }
+}
+
+function reply(client, id, result) {
+  send(client, { jsonrpc: '2.0', id, result });
+}
+
+function replyError(client, id, code, message) {
+  send(client, { jsonrpc: '2.0', id: id ?? null, error: { code, message } });
+}
+
+function tokenMatches(given, expected) {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+function processInfo(endpoint) {
+  return {
+    protocol: PROTOCOL,
+    pid: process.pid,
+    cwd: process.cwd(),
+    argv: process.argv,
+    node: process.version,
+    endpoint,
+    esmHooks,
+  };
+}
+
+function handleMessage(client, endpoint, token, line) {
+  let message;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    replyError(client, null, -32700, 'parse error: each message is one JSON-RPC 2.0 object on one line');
+    if (!client.authed) client.socket.destroy();
+    return;
+  }
+  if (!message || typeof message !== 'object' || message.jsonrpc !== '2.0' || typeof message.method !== 'string') {
+    replyError(client, message && message.id, -32600, 'invalid request: expected {"jsonrpc":"2.0","method":…}');
+    if (!client.authed) client.socket.destroy();
+    return;
+  }
+  const { id, method } = message;
+  const params = message.params && typeof message.params === 'object' ? message.params : {};
+  if (!client.authed) {
+    if (method !== 'hello' || !tokenMatches(params.token, token)) {
+      replyError(client, id, -32001, 'unauthorized: send "hello" with the token from the discovery record first');
+      client.socket.destroy();
+      return;
+    }
+    client.authed = true;
+    clearTimeout(client.helloTimer);
+    reply(client, id, { ...processInfo(endpoint), modules: state.modules.size });
+    return;
+  }
+  switch (method) {
+    case 'hello':
+      reply(client, id, { ...processInfo(endpoint), modules: state.modules.size });
+      return;
+    case 'modules/list': {
+      const modules = [...state.modules.values()].map(({ path: p, format, hash }) => ({ path: p, format, hash }));
+      for (const host of state.workerHosts) for (const m of host.modules()) modules.push({ ...m, worker: true });
+      reply(client, id, { modules });
+      return;
+    }
+    case 'reload':
+      reload(params).then(
+        (result) => {
+          if (id !== undefined) reply(client, id, result);
+          broadcast('reload/finished', result, client);
+        },
+        (error) => replyError(client, id, -32603, `reload failed inside the agent: ${error && error.message}`),
+      );
+      return;
+    default:
+      replyError(client, id, -32601, `unknown method ${method}`);
+  }
+}
+
+function onConnection(socket, endpoint, token) {
+  const client = { socket, authed: false, buffer: '', helloTimer: null };
+  socket.unref();
+  socket.setEncoding('utf8');
+  client.helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+  client.helloTimer.unref();
+  clients.add(client);
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    clearTimeout(client.helloTimer);
+    clients.delete(client);
+  });
+  socket.on('data', (chunk) => {
+    try {
+      client.buffer += chunk;
+      let newline;
+      while ((newline = client.buffer.indexOf('\n')) >= 0) {
+        const line = client.buffer.slice(0, newline);
+        client.buffer = client.buffer.slice(newline + 1);
+        if (Buffer.byteLength(line) > MAX_MESSAGE_BYTES) {
+          replyError(client, null, -32600, `message larger than ${MAX_MESSAGE_BYTES} bytes`);
+          socket.destroy();
+          return;
+        }
+        if (line.trim() !== '') handleMessage(client, endpoint, token, line);
+        if (socket.destroyed) return;
+      }
+      if (Buffer.byteLength(client.buffer) > MAX_MESSAGE_BYTES) {
+        replyError(client, null, -32600, `message larger than ${MAX_MESSAGE_BYTES} bytes`);
+        socket.destroy();
+      }
+    } catch (error) {
+      internalError('handling a client message', error);
+      socket.destroy();
+    }
+  });
+}
+
+function startEndpoint() {
+  const directory = runtimeDirectory();
+  const token = process.env.MODGRAPH_AGENT_TOKEN || crypto.randomBytes(24).toString('hex');
+  const requested = process.env.MODGRAPH_AGENT_SOCKET;
+  // Child processes (fork inherits --import) get their own endpoint and token.
+  delete process.env.MODGRAPH_AGENT_TOKEN;
+  delete process.env.MODGRAPH_AGENT_SOCKET;
+  const recordPath = path.join(directory, `${process.pid}.json`);
+  const server = net.createServer((socket) => onConnection(socket, endpoint, token));
+  server.on('error', (error) => internalError('the control endpoint', error));
+  let endpoint;
+  if (process.platform === 'win32') {
+    server.listen(0, '127.0.0.1', () => {
+      endpoint = `tcp:127.0.0.1:${server.address().port}`;
+      writeRecord(recordPath, processInfo(endpoint), token);
+    });
+  } else {
+    const socketPath = requested || path.join(directory, `${process.pid}.sock`);
+    try {
+      fs.unlinkSync(socketPath);
+    } catch {}
+    endpoint = `unix:${socketPath}`;
+    const previousUmask = process.umask(0o177);
+    try {
+      server.listen(socketPath);
+    } finally {
+      process.umask(previousUmask);
+    }
+    server.on('listening', () => {
+      try {
+        fs.chmodSync(socketPath, 0o600);
+      } catch {}
+      writeRecord(recordPath, processInfo(endpoint), token);
+    });
+  }
+  server.unref();
+  const cleanup = () => {
+    for (const file of [recordPath, endpoint && endpoint.startsWith('unix:') ? endpoint.slice(5) : null]) {
+      try {
+        if (file) fs.unlinkSync(file);
+      } catch {}
+    }
+  };
+  process.on('exit', cleanup);
+  // A signal's default action skips 'exit': clean up, then let the signal do what it would
+  // have done, unless the application handles the signal itself.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    try {
+      process.once(signal, () => {
+        cleanup();
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      });
+    } catch {}
+  }
+}
+
+function writeRecord(recordPath, info, token) {
+  const temporary = `${recordPath}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify({ ...info, token, startedAt: new Date().toISOString() }), { mode: 0o600 });
+  fs.renameSync(temporary, recordPath);
+}
+
+function internalError(what, error) {
+  if (process.env.MODGRAPH_AGENT_DEBUG) process.stderr.write(`modgraph agent: ${what}: ${error && error.stack}\n`);
+}
+
+globalThis[AGENT_KEY] = { state, reload, protocol: PROTOCOL, workerHosts: state.workerHosts };
+
+if (isMainThread && process.env.MODGRAPH_AGENT_DISABLE_ENDPOINT !== '1') {
+  try {
+    startEndpoint();
+  } catch (error) {
+    process.emitWarning(`modgraph: the runtime agent could not open its control endpoint: ${error && error.message}`);
+  }
+}
