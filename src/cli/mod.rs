@@ -71,6 +71,12 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<std::ffi::OsString>,
     },
+    /// Print the path of the runtime agent, for `node --import <path>` or NODE_OPTIONS.
+    Agent {
+        /// Print the CommonJS entry (for `node --require`) instead of the ES module one.
+        #[arg(long)]
+        cjs: bool,
+    },
     /// Reload the subgraph of FILES (default: every outdated module) in attached Node processes.
     Reload {
         files: Vec<PathBuf>,
@@ -177,6 +183,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             root,
             command,
         }),
+        Command::Agent { cjs } => {
+            let agent = crate::runtime::agent_files::install()
+                .context("cannot write the runtime agent to the cache folder")?;
+            let path = if cjs {
+                agent.cjs_entry()
+            } else {
+                agent.esm_entry()
+            };
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Reload { files, root, json } => reload::run(&files, root.as_deref(), json),
     }
 }

@@ -147,6 +147,13 @@ async fn supervise(
     token: String,
     watch: bool,
 ) -> Result<ExitCode> {
+    // Watch before the program starts, so no save after its first output is missed.
+    let (events_tx, events_rx) = mpsc::unbounded_channel::<PathBuf>();
+    let _watcher = if watch {
+        Some(watch_tree(&root, events_tx)?)
+    } else {
+        None
+    };
     let mut child = tokio::process::Command::new(&program)
         .args(&args)
         .env("MODGRAPH_AGENT_SOCKET", &socket)
@@ -154,13 +161,6 @@ async fn supervise(
         .spawn()
         .with_context(|| format!("cannot start `{}`", program.to_string_lossy()))?;
     let child_pid = child.id();
-
-    let (events_tx, events_rx) = mpsc::unbounded_channel::<PathBuf>();
-    let _watcher = if watch {
-        Some(watch_tree(&root, events_tx)?)
-    } else {
-        None
-    };
     let endpoint = format!("unix:{}", socket.display());
     let reloader = tokio::spawn(reload_loop(root.clone(), endpoint, token, events_rx));
     let signals = tokio::spawn(forward_signals(child_pid));

@@ -31,7 +31,6 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex
 }
 
-
 /// Loaded modules whose file on disk no longer has the content the process evaluated.
 /// Files that cannot be read are left out: a reload cannot load them either.
 pub fn outdated_on_disk(modules: &[LoadedModule]) -> Vec<std::path::PathBuf> {

@@ -288,7 +288,7 @@ function planSubgraph(changed, staticImporters) {
       }
     }
   }
-  return { members, selfAccepting, roots, acceptors, staticOnly };
+  return { members, selfAccepting, roots, acceptors, staticOnly, importers };
 }
 
 function versionedUrl(file, generation) {
@@ -299,7 +299,7 @@ function versionedUrl(file, generation) {
 async function loadFresh(file, generation) {
   const known = state.modules.get(file);
   if (known && known.format === 'cjs' && !file.endsWith('.mjs')) {
-    return Module._load(file, null, false);
+    return Module._cache[file] ? Module._cache[file].exports : Module._load(file, null, false);
   }
   return import(versionedUrl(file, generation));
 }
@@ -348,7 +348,17 @@ async function reloadNow(params) {
   const acceptedDeps = new Set();
   for (const deps of plan.acceptors.values()) for (const dep of deps) acceptedDeps.add(dep);
   const fresh = new Map();
+  const isCjs = (file) => state.modules.get(file)?.format === 'cjs' && !file.endsWith('.mjs');
+  // CommonJS members that no CommonJS member requires are evaluated with require() first:
+  // an ES module that imports them then finds them in the cache. (Node 20 reports a throw in
+  // CommonJS evaluated under an ES module import as an uncaught exception too, killing the app.)
+  const cjsTops = members.filter(
+    (file) => isCjs(file) && ![...(plan.importers.get(file) || [])].some((parent) => plan.members.has(parent) && isCjs(parent)),
+  );
   try {
+    for (const file of cjsTops) {
+      if (!Module._cache[file]) fresh.set(file, Module._load(file, null, false));
+    }
     for (const file of [...targets, ...acceptedDeps]) {
       if (!fresh.has(file)) fresh.set(file, await loadFresh(file, generation));
     }

@@ -1,0 +1,662 @@
+//! End-to-end tests of the runtime agent with real Node processes under `modgraph run`.
+//!
+//! Each scenario runs once per Node binary in `MODGRAPH_TEST_NODES` (colon-separated; the
+//! project's test command passes Node 20 and Node 24), or with the `node` on PATH.
+//! Waiting means reading the process's output until the expected line arrives.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a line may take before the test gives up (a failure, not a measurement).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn nodes() -> Vec<String> {
+    match std::env::var("MODGRAPH_TEST_NODES") {
+        Ok(list) if !list.trim().is_empty() => list.split(':').map(str::to_owned).collect(),
+        _ => vec!["node".to_owned()],
+    }
+}
+
+fn node_version(node: &str) -> String {
+    let output = Command::new(node)
+        .arg("--version")
+        .output()
+        .expect("run node --version");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+struct Lines {
+    rx: Receiver<String>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lines {
+    fn spawn(stream: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let all = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                all.lock().expect("lines").push(line.clone());
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { rx, seen }
+    }
+
+    /// The first line from now on that `matches`, or `None` when none comes in time.
+    fn next_matching(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        loop {
+            match self.rx.recv_timeout(PATIENCE) {
+                Ok(line) if matches(&line) => return Some(line),
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn expect(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        self.next_matching(matches).unwrap_or_else(|| {
+            panic!(
+                "no line {what} within {PATIENCE:?}; seen: {:#?}",
+                self.seen.lock().expect("lines")
+            )
+        })
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.seen.lock().expect("lines").clone()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.seen
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+}
+
+/// A program running under `modgraph run` in a temporary workspace.
+struct App {
+    dir: tempfile::TempDir,
+    child: Child,
+    stdin: ChildStdin,
+    out: Lines,
+    err: Lines,
+}
+
+impl App {
+    fn start(node: &str, files: &[(&str, &str)], entry: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write fixture");
+        }
+        let runtime_dir = dir.path().join(".runtime");
+        std::fs::create_dir(&runtime_dir).expect("runtime dir");
+        std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+            .args(["run", "--"])
+            .arg(node)
+            .arg(entry)
+            .current_dir(dir.path())
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("MODGRAPH_CACHE_DIR", dir.path().join(".cache"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start modgraph run");
+        let stdin = child.stdin.take().expect("stdin");
+        let out = Lines::spawn(child.stdout.take().expect("stdout"));
+        let err = Lines::spawn(child.stderr.take().expect("stderr"));
+        let app = Self {
+            dir,
+            child,
+            stdin,
+            out,
+            err,
+        };
+        app.expect_out("`ready`", |l| l == "ready");
+        app
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path(name), text).expect("edit");
+    }
+
+    /// Asks the program for its state line.
+    fn probe(&mut self) -> String {
+        writeln!(self.stdin, "probe").expect("write probe");
+        self.stdin.flush().expect("flush");
+        self.expect_out("`state: …`", |l| l.starts_with("state: "))
+    }
+
+    fn expect_reloaded(&self) -> String {
+        self.expect_err("`modgraph: reloaded …`", |l| {
+            l.starts_with("modgraph: reloaded")
+        })
+    }
+
+    fn expect_failed(&self) -> String {
+        self.expect_err("`modgraph: reload failed …`", |l| {
+            l.starts_with("modgraph: reload failed")
+        })
+    }
+
+    fn expect_out(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let found = self.out.next_matching(matches);
+        found.unwrap_or_else(|| self.give_up(what))
+    }
+
+    fn expect_err(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let found = self.err.next_matching(matches);
+        found.unwrap_or_else(|| self.give_up(what))
+    }
+
+    fn give_up(&self, what: &str) -> ! {
+        panic!(
+            "no line {what} within {PATIENCE:?}\nstdout: {:#?}\nstderr: {:#?}",
+            self.out.all(),
+            self.err.all()
+        )
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // SIGTERM goes to modgraph, which forwards it to Node and exits with its status.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn pid_of(state: &str) -> &str {
+    state.rsplit("pid=").next().unwrap_or("")
+}
+
+const STDIN_PROBE: &str = r#"
+let buffer = '';
+const onData = (chunk) => {
+  buffer += chunk;
+  let i;
+  while ((i = buffer.indexOf('\n')) >= 0) {
+    const line = buffer.slice(0, i);
+    buffer = buffer.slice(i + 1);
+    if (line === 'probe') console.log(`state: ${render()} count=${counter()} pid=${process.pid}`);
+  }
+};
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', onData);
+"#;
+
+fn esm_app() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "main.mjs",
+            format!(
+                "import {{ render }} from './view.mjs';\nimport {{ counter }} from './state.mjs';\n{STDIN_PROBE}\
+                 import.meta.hot?.dispose(() => {{ process.stdin.off('data', onData); console.log('disposed main'); }});\nconsole.log('ready');\n"
+            ),
+        ),
+        (
+            "view.mjs",
+            "import { fmt } from './format.mjs';\nexport const render = () => `view(${fmt()})`;\n"
+                .into(),
+        ),
+        ("format.mjs", "export const fmt = () => 'v1';\n".into()),
+        (
+            "state.mjs",
+            "let n = 0;\nexport const counter = () => ++n;\n".into(),
+        ),
+    ]
+}
+
+fn cjs_app() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "main.cjs",
+            format!(
+                "const {{ render }} = require('./view.cjs');\nconst {{ counter }} = require('./state.cjs');\n{STDIN_PROBE}\
+                 module.hot.dispose(() => {{ process.stdin.off('data', onData); console.log('disposed main'); }});\nconsole.log('ready');\n"
+            ),
+        ),
+        (
+            "view.cjs",
+            "const { fmt } = require('./format.cjs');\nexports.render = () => `view(${fmt()})`;\n"
+                .into(),
+        ),
+        ("format.cjs", "exports.fmt = () => 'v1';\n".into()),
+        (
+            "state.cjs",
+            "let n = 0;\nexports.counter = () => ++n;\n".into(),
+        ),
+    ]
+}
+
+/// An ES module entry, CommonJS in the middle, and ES module state.
+fn mixed_app() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "main.mjs",
+            format!(
+                "import {{ render }} from './view.cjs';\nimport {{ counter }} from './state.mjs';\n{STDIN_PROBE}\
+                 import.meta.hot?.dispose(() => {{ process.stdin.off('data', onData); console.log('disposed main'); }});\nconsole.log('ready');\n"
+            ),
+        ),
+        (
+            "view.cjs",
+            "const { fmt } = require('./format.cjs');\nexports.render = () => `view(${fmt()})`;\n"
+                .into(),
+        ),
+        ("format.cjs", "exports.fmt = () => 'v1';\n".into()),
+        (
+            "state.mjs",
+            "let n = 0;\nexport const counter = () => ++n;\n".into(),
+        ),
+    ]
+}
+
+/// The contract of a reload, on one app: same process, unrelated state kept, the new code of
+/// a module two imports away runs, dispose callbacks run, and failed versions leave the old
+/// code running until a good edit.
+fn reload_scenario(
+    node: &str,
+    files: Vec<(&'static str, String)>,
+    entry: &str,
+    leaf: &str,
+    esm_leaf: bool,
+) {
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let mut app = App::start(node, &files, entry);
+    let first = app.probe();
+    assert!(first.starts_with("state: view(v1) count=1 pid="), "{first}");
+    let pid = pid_of(&first).to_owned();
+    let export = |body: &str| {
+        if esm_leaf {
+            format!("export const fmt = () => {body};\n")
+        } else {
+            format!("exports.fmt = () => {body};\n")
+        }
+    };
+
+    // A transitive change: the module importing it and the entry run again.
+    app.write(leaf, &export("'v2'"));
+    let line = app.expect_reloaded();
+    assert!(line.contains(leaf) && line.contains(entry), "{line}");
+    app.expect_out("`disposed main`", |l| l == "disposed main");
+    let second = app.probe();
+    assert_eq!(
+        second,
+        format!("state: view(v2) count=2 pid={pid}"),
+        "new code, same state, same process"
+    );
+
+    // A syntax error: nothing changes, the error says where.
+    app.write(leaf, &export(""));
+    let line = app.expect_failed();
+    assert!(line.contains(&format!("{leaf}:1")), "{line}");
+    assert!(line.contains("SyntaxError"), "{line}");
+    assert_eq!(app.probe(), format!("state: view(v2) count=3 pid={pid}"));
+
+    // A module whose top level throws: the old code keeps running.
+    let throwing = format!("throw new Error('boom at the top');\n{}", export("'v3'"));
+    app.write(leaf, &throwing);
+    let line = app.expect_failed();
+    assert!(
+        line.contains("boom at the top") && line.contains(&format!("{leaf}:1")),
+        "{line}"
+    );
+    assert_eq!(app.probe(), format!("state: view(v2) count=4 pid={pid}"));
+
+    // The next good edit recovers.
+    app.write(leaf, &export("'v4'"));
+    app.expect_reloaded();
+    assert_eq!(app.probe(), format!("state: view(v4) count=5 pid={pid}"));
+    // Dispose ran for the two successful reloads only.
+    assert_eq!(app.out.count("disposed main"), 2);
+}
+
+#[test]
+fn esm_app_reloads_a_transitive_module_in_place() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        reload_scenario(&node, esm_app(), "main.mjs", "format.mjs", true);
+    }
+}
+
+#[test]
+fn cjs_app_reloads_a_transitive_module_in_place() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        reload_scenario(&node, cjs_app(), "main.cjs", "format.cjs", false);
+    }
+}
+
+#[test]
+fn mixed_app_reloads_commonjs_under_an_es_module_entry() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        reload_scenario(&node, mixed_app(), "main.mjs", "format.cjs", false);
+    }
+}
+
+const SERVER: &str = r#"import http from 'node:http';
+import { handle } from './handler.mjs';
+let current = handle;
+const server = http.createServer((req, res) => current(req, res));
+server.listen(0, '127.0.0.1', () => { console.log(`port: ${server.address().port}`); console.log('ready'); });
+import.meta.hot?.accept('./handler.mjs', (next) => { current = next.handle; });
+"#;
+
+fn get(port: u16) -> Result<String, String> {
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    if !response.starts_with("HTTP/1.1 200") {
+        return Err(response);
+    }
+    Ok(response.rsplit("\r\n\r\n").next().unwrap_or("").to_owned())
+}
+
+#[test]
+fn http_server_answers_every_request_during_100_reloads() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let handler =
+            |n: usize| format!("export const handle = (req, res) => res.end('version {n}');\n");
+        let first = handler(0);
+        let app = App::start(
+            &node,
+            &[("server.mjs", SERVER), ("handler.mjs", &first)],
+            "server.mjs",
+        );
+        let port_line = app
+            .out
+            .seen
+            .lock()
+            .expect("lines")
+            .iter()
+            .find(|l| l.starts_with("port: "))
+            .cloned();
+        let port: u16 = port_line
+            .and_then(|l| l.trim_start_matches("port: ").parse().ok())
+            .expect("the server printed its port");
+        assert_eq!(get(port).as_deref(), Ok("version 0"));
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let load = {
+            let (stop, answered, failures) = (
+                Arc::clone(&stop),
+                Arc::clone(&answered),
+                Arc::clone(&failures),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match get(port) {
+                        Ok(body) if body.starts_with("version ") => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(body) => failures.lock().expect("failures").push(body),
+                        Err(error) => failures.lock().expect("failures").push(error),
+                    }
+                }
+            })
+        };
+        for n in 1..=100 {
+            app.write("handler.mjs", &handler(n));
+            let line = app.expect_reloaded();
+            assert!(
+                line.starts_with("modgraph: reloaded 1 module"),
+                "only the handler reloads: {line}"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        load.join().expect("load thread");
+        assert_eq!(get(port).as_deref(), Ok("version 100"));
+        assert!(
+            failures.lock().expect("failures").is_empty(),
+            "{:?}",
+            failures.lock()
+        );
+        assert!(answered.load(Ordering::Relaxed) > 0);
+    }
+}
+
+/// A Node process with the agent preloaded by hand, and its discovery record.
+struct Agent {
+    dir: tempfile::TempDir,
+    runtime_dir: PathBuf,
+    child: Child,
+    stdin: ChildStdin,
+    out: Lines,
+    record: serde_json::Value,
+}
+
+impl Agent {
+    fn start(node: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = esm_app();
+        for (name, text) in &files {
+            std::fs::write(dir.path().join(name), text).expect("write fixture");
+        }
+        let runtime_dir = dir.path().join(".runtime");
+        std::fs::create_dir(&runtime_dir).expect("runtime dir");
+        let agent = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+            .arg("agent")
+            .env("MODGRAPH_CACHE_DIR", dir.path().join(".cache"))
+            .output()
+            .expect("modgraph agent");
+        assert!(agent.status.success());
+        let agent_path = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
+        let mut child = Command::new(node)
+            .arg("--import")
+            .arg(&agent_path)
+            .arg("main.mjs")
+            .current_dir(dir.path())
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node");
+        let stdin = child.stdin.take().expect("stdin");
+        let out = Lines::spawn(child.stdout.take().expect("stdout"));
+        out.expect("`ready`", |l| l == "ready");
+        let record_path = runtime_dir
+            .join("modgraph")
+            .join(format!("{}.json", child.id()));
+        // The record is written when the endpoint listens, right after start: read it once
+        // the program answers a probe (its event loop has run by then).
+        let mut agent = Self {
+            dir,
+            runtime_dir,
+            child,
+            stdin,
+            out,
+            record: serde_json::Value::Null,
+        };
+        agent.probe();
+        let text = std::fs::read_to_string(&record_path).expect("discovery record");
+        agent.record = serde_json::from_str(&text).expect("record is JSON");
+        agent
+    }
+
+    fn probe(&mut self) -> String {
+        writeln!(self.stdin, "probe").expect("write probe");
+        self.stdin.flush().expect("flush");
+        self.out.expect("`state: …`", |l| l.starts_with("state: "))
+    }
+
+    fn socket(&self) -> PathBuf {
+        let endpoint = self.record["endpoint"].as_str().expect("endpoint");
+        PathBuf::from(endpoint.strip_prefix("unix:").expect("a unix socket"))
+    }
+
+    fn token(&self) -> String {
+        self.record["token"].as_str().expect("token").to_owned()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Sends `lines`, reads one answer per line, and then, when `then_closed`, reads on until the
+/// agent closes the connection (which must happen). Returns the answers.
+fn exchange(socket: &Path, lines: &[&[u8]], then_closed: bool) -> Vec<serde_json::Value> {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    for line in lines {
+        // The agent may close before reading everything; later writes may then fail.
+        if stream.write_all(line).is_err() {
+            break;
+        }
+    }
+    let mut reader = BufReader::new(stream);
+    let mut answers = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                answers.push(serde_json::from_str(&line).expect("the agent answers JSON"));
+                if answers.len() == lines.len() && !then_closed {
+                    return answers;
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("reading from the agent: {error}"),
+        }
+    }
+    assert!(
+        then_closed,
+        "the agent closed a connection it should keep: {answers:?}"
+    );
+    answers
+}
+
+#[test]
+fn endpoint_is_private_and_refuses_strangers() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let mut agent = Agent::start(&node);
+        let folder = agent.runtime_dir.join("modgraph");
+        assert_eq!(mode(&folder), 0o700, "the discovery folder is private");
+        assert_eq!(
+            mode(&agent.socket()),
+            0o600,
+            "the socket is the user's only"
+        );
+        let record = folder.join(format!("{}.json", agent.child.id()));
+        assert_eq!(mode(&record), 0o600, "the record holds the token");
+        let socket = agent.socket();
+
+        // No hello: refused and disconnected.
+        let answers = exchange(
+            &socket,
+            &[b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"modules/list\"}\n"],
+            true,
+        );
+        assert_eq!(answers[0]["error"]["code"], -32001);
+        // A wrong token.
+        let answers = exchange(
+            &socket,
+            &[b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{\"token\":\"guess\"}}\n"],
+            true,
+        );
+        assert_eq!(answers[0]["error"]["code"], -32001);
+        // Garbage.
+        let answers = exchange(&socket, &[b"\x00\xff{{not json\n"], true);
+        assert_eq!(answers[0]["error"]["code"], -32700);
+        // A message larger than the limit, without a newline.
+        let big = vec![b'x'; 2 << 20];
+        let answers = exchange(&socket, &[&big], true);
+        assert_eq!(answers[0]["error"]["code"], -32600);
+
+        // The right token opens the door; later garbage is answered but keeps the connection.
+        let hello = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{{\"token\":\"{}\"}}}}\n",
+            agent.token()
+        );
+        let answers = exchange(
+            &socket,
+            &[
+                hello.as_bytes(),
+                b"]]]\n",
+                b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"}\n",
+                b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"modules/list\"}\n",
+            ],
+            false,
+        );
+        assert_eq!(answers[0]["result"]["pid"], agent.child.id());
+        assert_eq!(answers[1]["error"]["code"], -32700);
+        assert_eq!(answers[2]["error"]["code"], -32601);
+        let listed = answers[3]["result"]["modules"]
+            .as_array()
+            .expect("modules")
+            .len();
+        assert_eq!(listed, 4, "{}", answers[3]);
+
+        // A client that asks for a reload and vanishes: the reload still happens.
+        let format_path = agent.dir.path().join("format.mjs");
+        std::fs::write(&format_path, "export const fmt = () => 'v9';\n").expect("edit");
+        {
+            let mut stream = UnixStream::connect(&socket).expect("connect");
+            let reload = format!(
+                "{hello}{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"reload\",\"params\":{{\"changed\":[{}]}}}}\n",
+                serde_json::to_string(&format_path).expect("path")
+            );
+            stream.write_all(reload.as_bytes()).expect("send");
+        }
+        agent
+            .out
+            .expect("`disposed main`", |l| l == "disposed main");
+        let state = agent.probe();
+        assert!(
+            state.starts_with("state: view(v9) count=2 pid="),
+            "the app still runs: {state}"
+        );
+    }
+}
