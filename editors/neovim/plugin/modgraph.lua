@@ -4,6 +4,10 @@ if vim.g.loaded_modgraph then
   return
 end
 vim.g.loaded_modgraph = true
+if vim.fn.has('nvim-0.11') == 0 then
+  vim.notify_once('modgraph: the Neovim client needs Neovim 0.11 or newer', vim.log.levels.WARN)
+  return
+end
 
 local command = vim.api.nvim_create_user_command
 

@@ -75,7 +75,7 @@ end
 
 local function check_server()
   health.start('modgraph: language server')
-  if not vim.lsp.is_enabled('modgraph') then
+  if vim.lsp.is_enabled and not vim.lsp.is_enabled('modgraph') then
     health.warn('not enabled', { 'Add vim.lsp.enable("modgraph") to your configuration' })
   else
     health.ok('enabled')

@@ -3,6 +3,10 @@ local M = {}
 
 M.name = 'modgraph'
 
+local function buffer(bufnr)
+  return (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+end
+
 local function notify(message, level)
   vim.notify('modgraph: ' .. message, level or vim.log.levels.INFO)
 end
@@ -23,7 +27,7 @@ end
 ---@param bufnr? integer
 ---@return vim.lsp.Client?
 function M.client(bufnr)
-  bufnr = vim._resolve_bufnr(bufnr)
+  bufnr = buffer(bufnr)
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = M.name })[1]
   if not client then
     notify(
@@ -92,7 +96,7 @@ end
 ---@param which 'dependents'|'dependencies'
 ---@param bufnr? integer
 function M.show_closure(which, bufnr)
-  bufnr = vim._resolve_bufnr(bufnr)
+  bufnr = buffer(bufnr)
   local file = file_of(bufnr)
   local client = file and M.client(bufnr)
   if not client then
@@ -131,7 +135,7 @@ end
 ---@param format? 'mermaid'|'dot'|'json'
 ---@param depth? integer
 function M.graph(bufnr, format, depth)
-  bufnr = vim._resolve_bufnr(bufnr)
+  bufnr = buffer(bufnr)
   format = format or 'mermaid'
   depth = depth or 1
   local file = file_of(bufnr)
@@ -160,7 +164,7 @@ end
 ---@param bufnr? integer
 ---@param file? string|false  nil: the file of `bufnr`; false: everything outdated
 function M.reload(bufnr, file)
-  bufnr = vim._resolve_bufnr(bufnr)
+  bufnr = buffer(bufnr)
   local client = M.client(bufnr)
   if not client then
     return
