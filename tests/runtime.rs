@@ -660,3 +660,66 @@ fn endpoint_is_private_and_refuses_strangers() {
         );
     }
 }
+
+const WORKER_MAIN: &str = r#"import { workerModule } from 'modgraph/worker';
+const render = workerModule(new URL('./render.mjs', import.meta.url));
+let buffer = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffer += chunk;
+  let i;
+  while ((i = buffer.indexOf('\n')) >= 0) {
+    const line = buffer.slice(0, i);
+    buffer = buffer.slice(i + 1);
+    if (line === 'probe') render.call('page', 'x').then((text) => console.log(`state: ${text} pid=${process.pid}`));
+    if (line === 'slow') render.call('slow').then((text) => console.log(`slow: ${text}`));
+  }
+});
+console.log('ready');
+"#;
+
+const WORKER_RENDER: &str = r#"import fs from 'node:fs';
+import { tag } from './tag.mjs';
+export const page = (text) => `${tag}:${text}`;
+export const slow = () => new Promise((resolve) => {
+  console.log('slow started');
+  const check = () => (fs.existsSync('release') ? resolve(`${tag}-slow`) : setTimeout(check, 5));
+  check();
+});
+"#;
+
+#[test]
+fn worker_module_gets_a_fresh_worker_while_calls_in_flight_finish_on_the_old_one() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let mut app = App::start(
+            &node,
+            &[
+                ("main.mjs", WORKER_MAIN),
+                ("render.mjs", WORKER_RENDER),
+                ("tag.mjs", "export const tag = 'v1';\n"),
+            ],
+            "main.mjs",
+        );
+        let first = app.probe();
+        assert!(first.starts_with("state: v1:x pid="), "{first}");
+        // A call that stays in flight across the reload.
+        writeln!(app.stdin, "slow").expect("write");
+        app.expect_out("`slow started`", |l| l == "slow started");
+
+        app.write("tag.mjs", "export const tag = 'v2';\n");
+        let line = app.expect_err("a fresh worker", |l| {
+            l.contains("started a fresh worker for render.mjs")
+        });
+        assert!(line.starts_with("modgraph: reloaded workers"), "{line}");
+        let second = app.probe();
+        assert_eq!(second, format!("state: v2:x pid={}", pid_of(&first)));
+
+        std::fs::write(app.path("release"), "").expect("release the slow call");
+        let slow = app.expect_out("`slow: …`", |l| l.starts_with("slow: "));
+        assert_eq!(
+            slow, "slow: v1-slow",
+            "the call in flight finished on the old worker"
+        );
+    }
+}

@@ -85,6 +85,10 @@ const ALIAS_CONFIG_PREFIXES: &[&str] = &[
 /// True only when a `node_modules` directory exists above the importer, none of them holds the
 /// package, and nothing suggests the name is an alias.
 pub fn package_is_certainly_missing(dirs: &DirCache, importer: &Path, specifier: &str) -> bool {
+    // Provided by the runtime agent (`modgraph run`), not by node_modules.
+    if specifier == "modgraph/worker" {
+        return false;
+    }
     let Some(name) = package_name(specifier) else {
         return false;
     };

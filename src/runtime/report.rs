@@ -36,7 +36,9 @@ pub fn describe(result: &ReloadResult, base: &Path) -> String {
             }
         );
     }
-    let mut line = if result.reloaded.is_empty() {
+    let mut line = if result.reloaded.is_empty() && !result.workers.is_empty() {
+        format!("in {:.1} ms", result.duration_ms)
+    } else if result.reloaded.is_empty() {
         "nothing to reload: none of the changed files is loaded".to_owned()
     } else {
         let names: Vec<String> = result.reloaded.iter().map(|p| short(p, base)).collect();
@@ -57,13 +59,19 @@ pub fn describe(result: &ReloadResult, base: &Path) -> String {
         line.push_str(&format!(" (ran {} again)", entries.join(", ")));
     }
     for swap in &result.workers {
+        let module = short(Path::new(&swap.module), base);
         match &swap.error {
-            None => line.push_str(&format!("; fresh worker for {}", swap.module)),
-            Some(error) => line.push_str(&format!(
-                "; worker {} kept its old code: {}",
-                swap.module, error.message
-            )),
+            None => line = format!("{line}; started a fresh worker for {module}"),
+            Some(error) => {
+                line = format!(
+                    "{line}; the worker for {module} keeps its old code: {}",
+                    error.message
+                )
+            }
         }
+    }
+    if result.reloaded.is_empty() && !result.workers.is_empty() {
+        line = format!("reloaded workers {line}");
     }
     for error in &result.callback_errors {
         line.push_str(&format!("; an accept callback threw: {}", error.message));

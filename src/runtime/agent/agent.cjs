@@ -128,6 +128,7 @@ function settleAck(seq) {
   const resolve = ackWaiters.get(seq);
   if (resolve) {
     ackWaiters.delete(seq);
+    if (ackWaiters.size === 0) state.hooksPort.unref();
     resolve();
   }
 }
@@ -136,6 +137,8 @@ function syncVersions(changes) {
   const seq = ++ackSeq;
   return new Promise((resolve) => {
     ackWaiters.set(seq, resolve);
+    // Waiting for the echo must keep the thread alive (a worker may have nothing else).
+    state.hooksPort.ref();
     state.hooksPort.postMessage({ type: 'versions', seq, changes });
   });
 }
@@ -714,7 +717,18 @@ function internalError(what, error) {
   if (process.env.MODGRAPH_AGENT_DEBUG) process.stderr.write(`modgraph agent: ${what}: ${error && error.stack}\n`);
 }
 
-globalThis[AGENT_KEY] = { state, reload, protocol: PROTOCOL, workerHosts: state.workerHosts };
+globalThis[AGENT_KEY] = {
+  state,
+  reload,
+  protocol: PROTOCOL,
+  workerHosts: state.workerHosts,
+  /** Resolves once every load the module hooks reported so far is recorded. */
+  flush: () => syncVersions([]),
+  /** A `modgraph/worker` host reports what its fresh worker loaded. */
+  workerLoaded(modules) {
+    for (const m of modules || []) announce({ ...m, worker: true });
+  },
+};
 
 if (isMainThread && process.env.MODGRAPH_AGENT_DISABLE_ENDPOINT !== '1') {
   try {

@@ -13,8 +13,11 @@ import { fileURLToPath } from 'node:url';
 
 const RUNNER = `
 const { parentPort, workerData } = require('node:worker_threads');
+// Workers do not inherit --import: the agent records what this worker loads.
+try { require(workerData.agent); } catch {}
 const agent = () => globalThis[Symbol.for('modgraph.agent')];
-import(workerData.url).then((namespace) => {
+import(workerData.url).then(async (namespace) => {
+  if (agent()) await agent().flush();
   const modules = agent() ? [...agent().state.modules.values()].map(({ path, format, hash }) => ({ path, format, hash })) : null;
   parentPort.postMessage({ type: 'ready', modules });
   parentPort.on('message', async ({ id, name, args }) => {
@@ -31,6 +34,8 @@ import(workerData.url).then((namespace) => {
 });
 `;
 
+const AGENT = fileURLToPath(new URL('./agent.cjs', import.meta.url));
+
 const hosts = () => {
   const agent = globalThis[Symbol.for('modgraph.agent')];
   return agent ? agent.workerHosts : null;
@@ -42,12 +47,13 @@ class WorkerInstance {
     this.nextId = 1;
     this.modules = null;
     this.retiring = false;
-    this.worker = new Worker(RUNNER, { ...options, eval: true, workerData: { url } });
+    this.worker = new Worker(RUNNER, { ...options, eval: true, workerData: { url, agent: AGENT } });
     this.worker.unref();
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (message) => {
         if (message.type === 'ready') {
           this.modules = message.modules;
+          globalThis[Symbol.for('modgraph.agent')]?.workerLoaded(message.modules);
           resolve(this);
         } else if (message.type === 'failed') {
           reject(Object.assign(new Error(message.error.message), { stack: message.error.stack, name: message.error.name }));
