@@ -14,6 +14,7 @@ mod missing_export;
 mod missing_module;
 mod package_copies;
 mod partial_invalidation;
+pub mod runtime_outdated;
 mod url_variants;
 
 pub use context::RuleContext;
@@ -77,6 +78,7 @@ static RULES: &[&dyn Rule] = &[
     &dual_package::DualPackage,
     &url_variants::UrlVariants,
     &import_cycle::ImportCycle,
+    &runtime_outdated::RuntimeOutdated,
 ];
 
 pub fn all() -> &'static [&'static dyn Rule] {

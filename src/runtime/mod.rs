@@ -8,6 +8,7 @@
 pub mod agent_files;
 pub mod client;
 pub mod discovery;
+pub mod facts;
 pub mod plan;
 pub mod protocol;
 pub mod report;
