@@ -119,7 +119,12 @@ fn files_created_deleted_and_renamed_on_disk() {
     let server_js = file_uri(&root.join("src/server.js"));
     let audit_js = file_uri(&root.join("src/plugins/audit.js"));
     let mut client = LspClient::start();
-    client.initialize(&root, json!({}), None);
+    // A client that watches: disk changes arrive only as its notifications.
+    client.initialize(
+        &root,
+        json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } }),
+        None,
+    );
     client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
 
     // The missing './logger.js' appears next to server.js.
@@ -531,5 +536,306 @@ fn renaming_files_updates_every_import_of_them() {
         ["./lib/db.js"],
         "{response}"
     );
+    client.shutdown();
+}
+
+/// A folder of `count` modules, each importing the next; the last imports a missing file.
+fn chain(count: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    for i in 0..count {
+        let next = if i + 1 == count {
+            "./missing.mjs".to_string()
+        } else {
+            format!("./m{}.mjs", i + 1)
+        };
+        std::fs::write(
+            root.join(format!("m{i}.mjs")),
+            format!("import '{next}';\n"),
+        )
+        .expect("write module");
+    }
+    (dir, root)
+}
+
+fn is_progress(message: &Value, kind: &str) -> bool {
+    message["method"] == "$/progress" && message["params"]["value"]["kind"] == kind
+}
+
+/// "12/40 files" → (12, 40).
+fn files_of(message: &str) -> Option<(usize, usize)> {
+    let counts = message.split_whitespace().find(|w| w.contains('/'))?;
+    let (done, total) = counts.split_once('/')?;
+    Some((done.parse().ok()?, total.parse().ok()?))
+}
+
+#[test]
+fn indexing_reports_cancellable_work_done_progress() {
+    let (_dir, root) = chain(25);
+    let mut client = LspClient::start();
+    client.initialize(
+        &root,
+        json!({ "window": { "workDoneProgress": true } }),
+        None,
+    );
+    let end = client.wait_message(|m| is_progress(m, "end"));
+    let token = end["params"]["token"].clone();
+    let ours: Vec<&Value> = client
+        .messages
+        .iter()
+        .filter(|m| m["params"]["token"] == token)
+        .collect();
+    assert_eq!(
+        ours[0]["method"], "window/workDoneProgress/create",
+        "the token is created before it is used: {ours:?}"
+    );
+    let begin = &ours[1]["params"]["value"];
+    assert_eq!(begin["kind"], "begin", "{ours:?}");
+    assert_eq!(begin["cancellable"], true);
+    let reports: Vec<&Value> = ours
+        .iter()
+        .filter(|m| is_progress(m, "report"))
+        .map(|m| &m["params"]["value"])
+        .collect();
+    let last = reports.last().expect("at least one report");
+    assert_eq!(
+        last["message"].as_str().and_then(files_of),
+        Some((25, 25)),
+        "{reports:?}"
+    );
+    assert_eq!(last["percentage"], 100);
+    let percentages: Vec<u64> = reports
+        .iter()
+        .filter_map(|r| r["percentage"].as_u64())
+        .collect();
+    assert!(
+        percentages.windows(2).all(|w| w[0] <= w[1]),
+        "{percentages:?}"
+    );
+    assert!(is_progress(ours[ours.len() - 1], "end"));
+    client.shutdown();
+}
+
+#[test]
+fn no_progress_for_clients_that_do_not_offer_it() {
+    let (_dir, root) = chain(3);
+    let last = file_uri(&root.join("m2.mjs"));
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.wait_diagnostics(&last, |l| has(l, "stale-import/missing-module"));
+    assert!(
+        !client
+            .messages
+            .iter()
+            .any(|m| m["method"].as_str().is_some_and(|m| m.contains("rogress"))),
+        "{:?}",
+        client.messages
+    );
+    client.shutdown();
+}
+
+#[test]
+fn cancelling_the_index_keeps_the_server_working() {
+    let (_dir, root) = chain(40);
+    // Indexing holds after 3 files until the cancel arrives: the cancel lands mid-index.
+    let mut client = LspClient::start_with_env(&[("MODGRAPH_TEST_PAUSE_INDEX_AFTER", "3")]);
+    client.initialize(
+        &root,
+        json!({ "window": { "workDoneProgress": true } }),
+        None,
+    );
+    // A report of the held files (reports come while indexing is held).
+    let report = client.wait_message(|m| {
+        is_progress(m, "report")
+            && m["params"]["value"]["message"]
+                .as_str()
+                .and_then(files_of)
+                .is_some_and(|(done, _)| done >= 3)
+    });
+    let token = report["params"]["token"].clone();
+    client.notify("window/workDoneProgress/cancel", json!({ "token": token }));
+    let end = client.wait_message(|m| is_progress(m, "end"));
+    assert_eq!(end["params"]["token"], token);
+    let message = end["params"]["value"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.starts_with("cancelled after"), "{message}");
+    let (done, total) = files_of(&message).expect("counts in the end message");
+    assert!(done >= 3 && done < total && total == 40, "{message}");
+
+    // The server answers and follows edits, also of files the index never reached.
+    let response = client.request("workspace/diagnostic", json!({ "previousResultIds": [] }));
+    assert!(response.get("error").is_none(), "{response}");
+    let file = root.join("m20.mjs");
+    let uri = file_uri(&file);
+    client.open(&file, "import './nowhere.mjs';\n");
+    client.wait_diagnostics(&uri, |l| has(l, "stale-import/missing-module"));
+    client.change(&file, 2, json!([{ "text": "import './m21.mjs';\n" }]));
+    client.wait_diagnostics(&uri, |l| l.is_empty());
+    assert!(
+        client
+            .notifications
+            .iter()
+            .any(|n| n["method"] == "window/logMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("indexing cancelled after"))),
+        "the user's log says what the diagnostics cover"
+    );
+    client.shutdown();
+}
+
+fn logged(client: &LspClient, needle: &str) -> bool {
+    client.notifications.iter().any(|n| {
+        n["method"] == "window/logMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle))
+    })
+}
+
+#[test]
+fn clients_that_cannot_watch_files_get_the_servers_own_watcher() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+    assert!(logged(&client, "watching 1 workspace folder"));
+    assert!(
+        !client
+            .messages
+            .iter()
+            .any(|m| m["method"] == "client/registerCapability"),
+        "nothing to register with a client that cannot watch"
+    );
+
+    // Created behind the client's back: the missing './logger.js' appears.
+    let logger = root.join("src/logger.js");
+    std::fs::write(&logger, "export function log(m) { console.log(m); }\n")
+        .expect("write logger.js");
+    client.wait_diagnostics(&server_js, |l| !has(l, "stale-import/missing-module"));
+
+    // Changed: users.js exports the name server.js imports.
+    let users = root.join("src/routes/users.js");
+    let text = std::fs::read_to_string(&users).expect("read users.js");
+    std::fs::write(&users, text.replace("formatUserName", "formatUser")).expect("write users.js");
+    client.wait_diagnostics(&server_js, |l| !has(l, "stale-import/missing-export"));
+
+    // Deleted again.
+    std::fs::remove_file(&logger).expect("delete logger.js");
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+    client.shutdown();
+}
+
+#[test]
+fn clients_that_watch_files_register_and_get_no_second_watcher() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    client.initialize(
+        &root,
+        json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } }),
+        None,
+    );
+    client.wait_message(|m| {
+        m["method"] == "client/registerCapability"
+            && m["params"]["registrations"][0]["method"] == "workspace/didChangeWatchedFiles"
+    });
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+    // The indexing log line and the watcher's would come in the same burst, before its
+    // diagnostics.
+    assert!(logged(&client, "indexed "));
+    assert!(!logged(&client, "watching "), "{:?}", client.notifications);
+    client.shutdown();
+}
+
+/// Diagnostics of every file, as comparable text, once the server has applied everything sent.
+fn settled_diagnostics(client: &mut LspClient) -> std::collections::BTreeMap<String, Vec<String>> {
+    let report = client.request("workspace/diagnostic", json!({ "previousResultIds": [] }));
+    report["result"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            let items = normalised(item["items"].as_array()?);
+            (!items.is_empty()).then(|| {
+                (
+                    support::decode(item["uri"].as_str().unwrap_or_default()),
+                    items,
+                )
+            })
+        })
+        .collect()
+}
+
+fn normalised(list: &[Value]) -> Vec<String> {
+    let mut items: Vec<String> = list
+        .iter()
+        .map(|d| format!("{} {} {}", d["code"], d["range"], d["message"]))
+        .collect();
+    items.sort();
+    items
+}
+
+/// Starts a fresh server on the disk as it is and waits until `client`'s pushed diagnostics
+/// equal the fresh server's.
+fn converges_to_a_fresh_start(client: &mut LspClient, root: &Path) {
+    let mut fresh = LspClient::start();
+    fresh.initialize(
+        root,
+        json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } }),
+        None,
+    );
+    let truth = settled_diagnostics(&mut fresh);
+    fresh.shutdown();
+    client.wait_all_diagnostics(|pushed| {
+        let pushed: std::collections::BTreeMap<String, Vec<String>> = pushed
+            .iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(uri, list)| (support::decode(uri), normalised(list)))
+            .collect();
+        pushed == truth
+    });
+}
+
+#[test]
+fn bursts_seen_by_the_servers_own_watcher_converge_to_a_fresh_start() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+
+    // A checkout-like burst: a folder moved, a file deleted, hundreds of files written.
+    std::fs::rename(root.join("src/lib"), root.join("src/library")).expect("move lib");
+    std::fs::remove_file(root.join("src/routes/users.js")).expect("delete users.js");
+    std::fs::create_dir_all(root.join("src/gen")).expect("create gen");
+    for i in 0..300 {
+        let import = if i % 3 == 0 {
+            "../library/db.js".to_string()
+        } else {
+            format!("./g{}.js", i + 1)
+        };
+        std::fs::write(
+            root.join(format!("src/gen/g{i}.js")),
+            format!("import {{ x }} from '{import}';\nexport const y = x;\n"),
+        )
+        .expect("write generated file");
+    }
+    converges_to_a_fresh_start(&mut client, &root);
+
+    // Larger than following file by file: the server indexes again.
+    std::fs::remove_dir_all(root.join("src/gen")).expect("delete gen");
+    std::fs::create_dir_all(root.join("src/many")).expect("create many");
+    for i in 0..1200 {
+        std::fs::write(
+            root.join(format!("src/many/f{i}.mjs")),
+            format!("import './f{}.mjs';\n", i + 1),
+        )
+        .expect("write file");
+    }
+    converges_to_a_fresh_start(&mut client, &root);
     client.shutdown();
 }

@@ -75,6 +75,12 @@ fn settled(client: &mut LspClient) -> BTreeMap<String, Vec<String>> {
     truth
 }
 
+/// A client that watches files and says so (the server then starts no watcher of its own, and
+/// disk changes arrive only as the notifications this test sends).
+fn watching_client() -> Value {
+    json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } })
+}
+
 fn watched(client: &mut LspClient, path: &Path, kind: u8) {
     client.notify(
         "workspace/didChangeWatchedFiles",
@@ -96,7 +102,7 @@ proptest! {
             write(&root, FILES[*f], &content(FILES[*f], lines));
         }
         let mut client = LspClient::start();
-        client.initialize(&root, json!({}), None);
+        client.initialize(&root, watching_client(), None);
         let mut open: HashMap<usize, (String, i32)> = HashMap::new();
         for op in &ops {
             match op {
@@ -167,7 +173,7 @@ proptest! {
         client.shutdown();
 
         let mut fresh_client = LspClient::start();
-        fresh_client.initialize(&root, json!({}), None);
+        fresh_client.initialize(&root, watching_client(), None);
         let fresh = settled(&mut fresh_client);
         fresh_client.shutdown();
         prop_assert_eq!(incremental, fresh);

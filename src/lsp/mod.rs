@@ -3,6 +3,7 @@
 //! the [`Session`], and queries read the latest immutable snapshot.
 
 mod convert;
+mod progress;
 mod queries;
 mod session;
 mod transport;
@@ -10,14 +11,17 @@ mod transport;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use convert::Encoding;
+use progress::{Cancels, Progress};
 pub use session::Event;
 use session::{FixSnapshot, Output, Query, Session};
+
+use crate::workspace::watch::{Burst, FolderWatcher};
 
 /// How many events may wait for the loop before handlers wait (back-pressure).
 const QUEUE: usize = 4096;
@@ -27,6 +31,12 @@ struct Backend {
     events: mpsc::Sender<Event>,
     start: std::sync::Mutex<Option<mpsc::Receiver<Event>>>,
     fixes: Arc<RwLock<Arc<FixSnapshot>>>,
+    /// Progress cancels, shared with the frame filter that receives them.
+    cancels: Cancels,
+    /// True once `initialized` arrived: the client may receive requests (progress tokens).
+    initialized: watch::Sender<bool>,
+    /// The client registers file watchers for us (else the server watches by itself).
+    client_watches: std::sync::atomic::AtomicBool,
 }
 
 impl Backend {
@@ -154,6 +164,36 @@ fn roots(params: &InitializeParams) -> Vec<PathBuf> {
     roots
 }
 
+/// Whether the client accepts `workspace/didChangeWatchedFiles` registered at run time.
+fn client_watches(params: &InitializeParams) -> bool {
+    params
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.did_change_watched_files.as_ref())
+        .and_then(|w| w.dynamic_registration)
+        .unwrap_or(false)
+}
+
+/// The server's own watcher, feeding the loop like the client's notifications would.
+fn own_watcher(events: mpsc::Sender<Event>) -> Option<FolderWatcher> {
+    let watcher = FolderWatcher::new(move |burst| {
+        let event = match burst {
+            Burst::Changes(changes) => Event::Disk(changes),
+            Burst::Rescan => Event::Rescan,
+        };
+        // The watcher's own thread, outside the runtime: waiting here is back-pressure.
+        events.blocking_send(event).is_ok()
+    });
+    match watcher {
+        Ok(watcher) => Some(watcher),
+        Err(error) => {
+            tracing::error!("{error}; changes made outside the editor are not seen");
+            None
+        }
+    }
+}
+
 fn settings(value: &serde_json::Value) -> serde_json::Value {
     // Clients send either the settings themselves or `{ "modgraph": { … } }`.
     value
@@ -189,7 +229,27 @@ impl LanguageServer for Backend {
         // after it (handlers of later messages may run concurrently with this one).
         let rx = self.start.lock().ok().and_then(|mut s| s.take());
         if let Some(rx) = rx {
-            let session = Session::new(roots(&params), config, encoding, !pull);
+            let work_done = params
+                .capabilities
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false);
+            let progress = Progress::start(
+                self.client.clone(),
+                work_done,
+                self.initialized.subscribe(),
+                self.cancels.clone(),
+            );
+            let watches = client_watches(&params);
+            self.client_watches
+                .store(watches, std::sync::atomic::Ordering::Relaxed);
+            let watcher = if watches {
+                None
+            } else {
+                own_watcher(self.events.clone())
+            };
+            let session = Session::new(roots(&params), config, encoding, !pull, progress, watcher);
             tokio::spawn(event_loop(
                 self.client.clone(),
                 session,
@@ -271,7 +331,14 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        // Ask the client to watch files (when it can); not awaited by the loop.
+        self.initialized.send_replace(true);
+        if !self
+            .client_watches
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        // Ask the client to watch files; not awaited by the loop.
         let client = self.client.clone();
         tokio::spawn(async move {
             let watchers: Vec<FileSystemWatcher> = [
@@ -478,17 +545,22 @@ impl LanguageServer for Backend {
 /// Serves LSP over stdin/stdout until the client exits.
 pub async fn run_stdio() {
     let (tx, rx) = mpsc::channel(QUEUE);
+    let cancels = Cancels::default();
+    let backend_cancels = cancels.clone();
     let (service, socket) = LspService::new(|client| Backend {
         client,
         events: tx,
         start: std::sync::Mutex::new(Some(rx)),
         fixes: Arc::new(RwLock::new(Arc::new(FixSnapshot::default()))),
+        cancels: backend_cancels,
+        initialized: watch::Sender::new(false),
+        client_watches: std::sync::atomic::AtomicBool::new(false),
     });
     // One message at a time: handlers queue events when first polled, and concurrent handlers
     // would queue them out of order. Handlers only queue or wait for the loop, which never
     // waits for them, so this cannot deadlock.
     Server::new(
-        transport::filtered(tokio::io::stdin()),
+        transport::filtered(tokio::io::stdin(), cancels),
         tokio::io::stdout(),
         socket,
     )

@@ -12,8 +12,10 @@ use tower_lsp_server::ls_types::{
 };
 
 use super::convert::{self, Encoding};
+use super::progress::Progress;
 use crate::config::Config;
 use crate::line_index::LineIndex;
+use crate::workspace::watch::FolderWatcher;
 use crate::workspace::{FileChange, Workspace, WorkspaceOptions};
 
 /// Something that happened, in the order the client said it.
@@ -39,6 +41,10 @@ pub enum Event {
     },
     /// `workspace/didChangeWatchedFiles`.
     Watched(Vec<FileEvent>),
+    /// A burst seen by the server's own file watcher (clients that cannot watch).
+    Disk(Vec<FileChange>),
+    /// The file watcher lost track (too many changes at once): index everything again.
+    Rescan,
     /// `workspace/didCreateFiles`, `didDeleteFiles`, `didRenameFiles` (old, new).
     Created(Vec<Uri>),
     Deleted(Vec<Uri>),
@@ -125,6 +131,9 @@ pub struct Session {
     rule_cache: crate::rules::RuleCache,
     /// Per file: the diagnostics last converted, their LSP form and quick fixes.
     converted: FxHashMap<PathBuf, Converted>,
+    progress: Progress,
+    /// The server's own watcher of the workspace folders, when the client cannot watch.
+    watcher: Option<FolderWatcher>,
 }
 
 /// One file's diagnostics in both forms, kept to skip converting them again.
@@ -142,6 +151,8 @@ impl Session {
         config: Option<Config>,
         encoding: Encoding,
         push: bool,
+        progress: Progress,
+        watcher: Option<FolderWatcher>,
     ) -> Self {
         Self {
             roots,
@@ -159,6 +170,8 @@ impl Session {
             touched: FxHashSet::default(),
             rule_cache: crate::rules::RuleCache::default(),
             converted: FxHashMap::default(),
+            progress,
+            watcher,
         }
     }
 
@@ -231,10 +244,15 @@ impl Session {
         }
     }
 
+    /// Indexes the workspace folders from scratch, with progress the client can cancel.
     fn open_workspace(&mut self) {
+        // Watch first, so that changes made while indexing are applied afterwards.
+        self.watch_roots();
         let options = WorkspaceOptions {
             declaration_files: false,
         };
+        let task = self.progress.begin("Indexing");
+        let started = std::time::Instant::now();
         let workspace = match &self.config {
             // Settings from the client take the place of `modgraph.json`.
             Some(config) => {
@@ -243,15 +261,21 @@ impl Session {
                     .iter()
                     .filter_map(|r| std::fs::canonicalize(r).ok())
                     .collect();
-                Ok(Workspace::with_options(roots, config.clone(), options))
+                Ok(Workspace::with_options_progress(
+                    roots,
+                    config.clone(),
+                    options,
+                    task.load.clone(),
+                ))
             }
-            None => Workspace::open_with(&self.roots, options),
+            None => Workspace::open_with_progress(&self.roots, options, task.load.clone()),
         };
-        let started = std::time::Instant::now();
         match workspace {
             Ok(mut workspace) => {
                 let files = workspace.graph().workspace_modules().count();
                 let modules = workspace.graph().modules().count();
+                let (end, log) = index_message(&task.load, started);
+                self.log.extend(log);
                 self.log.push((
                     false,
                     format!(
@@ -260,6 +284,7 @@ impl Session {
                         started.elapsed().as_millis()
                     ),
                 ));
+                self.progress.end(task, end);
                 for (path, doc) in &self.documents {
                     workspace.set_overlay(path, Some(doc.text.as_str().into()));
                     workspace.apply(FileChange::Changed(path.clone()));
@@ -270,12 +295,40 @@ impl Session {
                 self.converted.clear();
             }
             Err(error) => {
+                self.progress.end(task, "failed".into());
                 tracing::error!("cannot open the workspace: {error}");
                 self.log.push((
                     true,
                     format!("modgraph: cannot open the workspace: {error}"),
                 ));
             }
+        }
+    }
+
+    /// Points the server's own watcher (if any) at the current folders.
+    fn watch_roots(&mut self) {
+        let Some(watcher) = &mut self.watcher else {
+            return;
+        };
+        let before = watcher.roots();
+        for error in watcher.set_roots(&self.roots) {
+            tracing::warn!("{error}");
+            self.log.push((
+                true,
+                format!("modgraph: {error}; changes made outside the editor are not seen"),
+            ));
+        }
+        let after = watcher.roots();
+        if after != before && !after.is_empty() {
+            self.log.push((
+                false,
+                format!(
+                    "modgraph: watching {} workspace folder{} for file changes (the client does \
+                     not watch files)",
+                    after.len(),
+                    if after.len() == 1 { "" } else { "s" }
+                ),
+            ));
         }
     }
 
@@ -348,6 +401,16 @@ impl Session {
                         _ => FileChange::Changed(path),
                     };
                     self.apply_disk(change);
+                }
+            }
+            Event::Disk(changes) => {
+                for change in changes {
+                    self.apply_disk(change);
+                }
+            }
+            Event::Rescan => {
+                if self.workspace.is_some() {
+                    self.open_workspace();
                 }
             }
             Event::Created(uris) => {
@@ -438,7 +501,17 @@ impl Session {
             .graph()
             .id(&path)
             .is_some_and(|id| ws.graph().is_loaded(id));
-        let result = ws.apply(change.clone());
+        let result = if Workspace::rebuilds_on(&change) {
+            let task = self.progress.begin("Indexing");
+            let started = std::time::Instant::now();
+            let result = ws.apply_with_progress(change.clone(), task.load.clone());
+            let (end, log) = index_message(&task.load, started);
+            self.log.extend(log);
+            self.progress.end(task, end);
+            result
+        } else {
+            ws.apply(change.clone())
+        };
         let content_only = matches!(change, FileChange::Changed(_))
             && was_loaded
             && !result.rebuilt
@@ -630,6 +703,30 @@ impl Session {
         self.converted = next;
         (publishes, Some(Arc::new(fixes)))
     }
+}
+
+/// The end of an index for the progress; for a cancelled index, a line for the user's log that
+/// says what the diagnostics now cover.
+fn index_message(
+    load: &crate::workspace::LoadProgress,
+    started: std::time::Instant,
+) -> (String, Option<(bool, String)>) {
+    let (done, total) = load.counts();
+    if !load.was_interrupted() {
+        return (
+            format!("{done} files in {} ms", started.elapsed().as_millis()),
+            None,
+        );
+    }
+    let log = format!(
+        "modgraph: indexing cancelled after {done} of {total} files: diagnostics cover those \
+         files; the others join when they change, or at the next full index (workspace folders \
+         or settings changed, or a restart)"
+    );
+    (
+        format!("cancelled after {done}/{total} files"),
+        Some((false, log)),
+    )
 }
 
 /// Applies one content change. Ranges out of bounds are clamped; a change without a range

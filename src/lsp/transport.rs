@@ -3,13 +3,25 @@
 //! `Content-Length`, larger than the limit, or whose body is not JSON is logged and dropped,
 //! and the server goes on.
 
+use tower_lsp_server::ls_types::WorkDoneProgressCancelParams;
+
+use super::progress::Cancels;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 /// Largest message accepted (a whole file's text fits many times over).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
-/// Reads frames from `input` and writes the valid ones to the returned stream.
-pub fn filtered<R: AsyncRead + Unpin + Send + 'static>(input: R) -> DuplexStream {
+const CANCEL: &str = "window/workDoneProgress/cancel";
+
+#[derive(serde::Deserialize)]
+struct Cancel {
+    method: String,
+    params: Option<WorkDoneProgressCancelParams>,
+}
+
+/// Reads frames from `input` and writes the valid ones to the returned stream; progress cancels
+/// go to `cancels` instead.
+pub fn filtered<R: AsyncRead + Unpin + Send + 'static>(input: R, cancels: Cancels) -> DuplexStream {
     let (mut writer, reader) = tokio::io::duplex(1 << 20);
     tokio::spawn(async move {
         let mut input = BufReader::new(input);
@@ -41,6 +53,18 @@ pub fn filtered<R: AsyncRead + Unpin + Send + 'static>(input: R) -> DuplexStream
             }
             if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
                 tracing::warn!("dropped a message whose body is not JSON");
+                continue;
+            }
+            // Handled here: the framework handles one message at a time, so a request waiting
+            // for the indexing loop would hold the cancel back until indexing is over.
+            if memchr::memmem::find(&body, CANCEL.as_bytes()).is_some()
+                && let Ok(Cancel {
+                    method,
+                    params: Some(params),
+                }) = serde_json::from_slice::<Cancel>(&body)
+                && method == CANCEL
+            {
+                cancels.cancel(&params.token);
                 continue;
             }
             let header = format!("Content-Length: {length}\r\n\r\n");

@@ -10,6 +10,7 @@ use oxc_allocator::Allocator;
 use rayon::prelude::*;
 use serde::Deserialize;
 
+use super::progress::LoadProgress;
 use crate::extract::{self, ModuleFacts};
 use crate::graph::{FormatCertainty, ModuleFormat};
 use crate::resolve::{ModuleResolver, Resolved, is_declaration_file};
@@ -249,32 +250,46 @@ pub struct LoadStats {
     pub parsed_files: usize,
 }
 
-/// Loads a batch in parallel: a read+parse pass, then a resolve pass.
+/// Loads a batch in parallel: a read+parse pass, then a resolve pass. Counts files into
+/// `progress`; once it is cancelled, the files not loaded yet are left out of the result.
 pub fn load_all(
     paths: &[PathBuf],
     resolver: &ModuleResolver,
     caches: &LoaderCaches,
     overlays: &Overlays,
     stats: &mut LoadStats,
+    progress: &LoadProgress,
 ) -> Vec<LoadedModule> {
     let started = Instant::now();
-    let parsed: Vec<(ModuleFacts, ModuleFormat, FormatCertainty)> = paths
+    progress.add_total(paths.len());
+    let parsed: Vec<Option<(ModuleFacts, ModuleFormat, FormatCertainty)>> = paths
         .par_iter()
-        .map(|p| parse_one(p, caches, overlays))
+        .map(|p| {
+            if progress.skip() {
+                return None;
+            }
+            let parsed = parse_one(p, caches, overlays);
+            progress.file_done();
+            Some(parsed)
+        })
         .collect();
     let parse_done = Instant::now();
     let loaded = paths
         .par_iter()
         .zip(parsed)
-        .map(|(path, (facts, format, certainty))| {
+        .filter_map(|(path, parsed)| {
+            let (facts, format, certainty) = parsed?;
+            if progress.skip() {
+                return None;
+            }
             let resolved = resolve_sites(path, &facts, resolver);
-            LoadedModule {
+            Some(LoadedModule {
                 path: path.clone(),
                 format,
                 certainty,
                 facts,
                 resolved,
-            }
+            })
         })
         .collect();
     stats.read_parse += parse_done - started;

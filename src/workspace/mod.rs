@@ -4,6 +4,8 @@
 pub mod discover;
 mod index;
 pub mod loader;
+mod progress;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use discover::WorkspaceFilter;
 use index::SpecifierIndex;
 pub use loader::LoadStats;
 use loader::{LoadedModule, LoaderCaches, Overlays};
+pub use progress::LoadProgress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -82,6 +85,9 @@ pub struct Workspace {
     options: WorkspaceOptions,
     /// Set while applying a change when the structure changed (see `ApplyResult::structure`).
     structure_changed: bool,
+    /// Counts loaded files and carries a cancel; a fresh handle once the first load is over,
+    /// so that a cancelled load does not stop later changes.
+    progress: Arc<LoadProgress>,
 }
 
 /// One import site as the graph-wide rules see it: kind, specifier, query, flags, target.
@@ -122,6 +128,16 @@ impl Workspace {
 
     /// [`Workspace::open`] with options.
     pub fn open_with(roots: &[PathBuf], options: WorkspaceOptions) -> Result<Self, WorkspaceError> {
+        Self::open_with_progress(roots, options, Arc::default())
+    }
+
+    /// [`Workspace::open_with`] that counts files into `progress` and stops loading when it is
+    /// cancelled: the graph then holds the modules loaded so far (see [`LoadProgress`]).
+    pub fn open_with_progress(
+        roots: &[PathBuf],
+        options: WorkspaceOptions,
+        progress: Arc<LoadProgress>,
+    ) -> Result<Self, WorkspaceError> {
         let roots = canonical_roots(roots)?;
         let config = match roots.first() {
             Some(root) => Config::load(root)?,
@@ -132,12 +148,23 @@ impl Workspace {
             config,
             Overlays::default(),
             options,
+            progress,
         ))
     }
 
     /// Builds the workspace from already canonical roots with a given configuration.
     pub fn with_options(roots: Vec<PathBuf>, config: Config, options: WorkspaceOptions) -> Self {
-        Self::with_config_and_overlays(roots, config, Overlays::default(), options)
+        Self::with_options_progress(roots, config, options, Arc::default())
+    }
+
+    /// [`Workspace::with_options`] with a progress handle (see [`Workspace::open_with_progress`]).
+    pub fn with_options_progress(
+        roots: Vec<PathBuf>,
+        config: Config,
+        options: WorkspaceOptions,
+        progress: Arc<LoadProgress>,
+    ) -> Self {
+        Self::with_config_and_overlays(roots, config, Overlays::default(), options, progress)
     }
 
     /// Builds the workspace from already canonical roots.
@@ -147,6 +174,7 @@ impl Workspace {
             config,
             Overlays::default(),
             WorkspaceOptions::default(),
+            Arc::default(),
         )
     }
 
@@ -272,6 +300,7 @@ impl Workspace {
                 &self.caches,
                 &self.overlays,
                 &mut self.stats,
+                &self.progress,
             );
         }
     }
@@ -361,8 +390,31 @@ impl Workspace {
             &self.caches,
             &self.overlays,
             &mut self.stats,
+            &self.progress,
         );
         self.insert_batch(batch, changed);
+    }
+
+    /// Whether applying `change` reloads the whole workspace (configuration or `.gitignore`).
+    pub fn rebuilds_on(change: &FileChange) -> bool {
+        let (FileChange::Changed(path) | FileChange::Created(path) | FileChange::Deleted(path)) =
+            change;
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|name| name == crate::config::CONFIG_FILE || name == ".gitignore")
+    }
+
+    /// [`Workspace::apply`] for a change that may reload everything: the reload counts into
+    /// `progress` and stops when it is cancelled.
+    pub fn apply_with_progress(
+        &mut self,
+        change: FileChange,
+        progress: Arc<LoadProgress>,
+    ) -> ApplyResult {
+        self.progress = progress;
+        let result = self.apply(change);
+        self.progress = Arc::default();
+        result
     }
 
     /// Follows one change. Re-reads only the changed file and re-resolves only the specifiers
@@ -383,7 +435,7 @@ impl Workspace {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name == crate::config::CONFIG_FILE || name == ".gitignore" {
+        if Self::rebuilds_on(&change) {
             return self.rebuild();
         }
         if RESOLUTION_MANIFESTS.contains(&name) {
@@ -563,7 +615,13 @@ impl Workspace {
             .modules()
             .map(|(id, _)| self.graph.path(id).to_path_buf())
             .collect();
-        let mut fresh = Self::with_config_and_overlays(roots, config, overlays, self.options);
+        let mut fresh = Self::with_config_and_overlays(
+            roots,
+            config,
+            overlays,
+            self.options,
+            self.progress.clone(),
+        );
         let mut changed: FxHashSet<FileId> = fresh.graph.modules().map(|(id, _)| id).collect();
         for path in &old {
             changed.insert(fresh.graph.intern(path));
@@ -581,6 +639,7 @@ impl Workspace {
         config: Config,
         overlays: Overlays,
         options: WorkspaceOptions,
+        progress: Arc<LoadProgress>,
     ) -> Self {
         let probe = roots.first().cloned().unwrap_or_else(|| PathBuf::from("/"));
         let mut ws = Self {
@@ -595,6 +654,7 @@ impl Workspace {
             stats: LoadStats::default(),
             options,
             structure_changed: true,
+            progress,
         };
         let started = std::time::Instant::now();
         let files: Vec<PathBuf> = ws.filter.walk();
@@ -605,9 +665,11 @@ impl Workspace {
             &ws.caches,
             &ws.overlays,
             &mut ws.stats,
+            &ws.progress,
         );
         let mut changed = FxHashSet::default();
         ws.insert_batch_with_origin(loaded, Some(Origin::Workspace), &mut changed);
+        ws.progress = Arc::default();
         ws
     }
 }

@@ -27,6 +27,8 @@ pub struct LspClient {
     pub diagnostics: HashMap<String, Vec<Value>>,
     /// Every notification seen, in order.
     pub notifications: Vec<Value>,
+    /// Every request and notification from the server, in order.
+    pub messages: Vec<Value>,
 }
 
 fn read_message(reader: &mut impl BufRead) -> Option<Value> {
@@ -82,17 +84,33 @@ pub fn file_uri(path: &Path) -> String {
 
 impl LspClient {
     pub fn start() -> Self {
-        Self::start_program(
+        Self::start_with_env(&[])
+    }
+
+    /// Starts the server with extra environment variables (test knobs).
+    pub fn start_with_env(vars: &[(&str, &str)]) -> Self {
+        Self::start_program_with_env(
             Path::new(env!("CARGO_BIN_EXE_modgraph")),
             &["lsp", "--stdio"],
             Path::new("."),
+            vars,
         )
     }
 
     /// Starts any language server (benchmarks compare with other servers).
     pub fn start_program(program: &Path, args: &[&str], cwd: &Path) -> Self {
+        Self::start_program_with_env(program, args, cwd, &[])
+    }
+
+    fn start_program_with_env(
+        program: &Path,
+        args: &[&str],
+        cwd: &Path,
+        vars: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(program)
             .args(args)
+            .envs(vars.iter().copied())
             .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -125,6 +143,7 @@ impl LspClient {
             next_id: 1,
             diagnostics: HashMap::new(),
             notifications: Vec::new(),
+            messages: Vec::new(),
         }
     }
 
@@ -147,6 +166,9 @@ impl LspClient {
 
     /// Handles one incoming message; returns it when it is a response.
     fn take(&mut self, message: Value) -> Option<Value> {
+        if message.get("method").is_some() {
+            self.messages.push(message.clone());
+        }
         if message.get("method").is_some() && message.get("id").is_some() {
             // A request from the server (registerCapability, configuration, …): accept it.
             let id = message["id"].clone();
@@ -230,6 +252,21 @@ impl LspClient {
                 && message["params"]["version"]
                     .as_i64()
                     .is_none_or(|v| v >= min_version);
+            let kept = message.clone();
+            self.take(message);
+            if hit {
+                return kept;
+            }
+        }
+    }
+
+    /// Waits for a request or notification from the server that satisfies `wanted`; returns it.
+    /// Earlier messages are handled as usual (and kept in `messages`).
+    pub fn wait_message(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let message = self.next_message(deadline);
+            let hit = message.get("method").is_some() && wanted(&message);
             let kept = message.clone();
             self.take(message);
             if hit {
