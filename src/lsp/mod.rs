@@ -5,6 +5,7 @@
 mod convert;
 mod progress;
 mod queries;
+mod runtimes;
 mod session;
 mod transport;
 
@@ -23,6 +24,10 @@ use session::{FixSnapshot, Output, Query, Session};
 
 use crate::workspace::watch::{Burst, FolderWatcher};
 
+/// How long a reload may take before the command gives up waiting (the server handles one
+/// message at a time).
+const RELOAD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// How many events may wait for the loop before handlers wait (back-pressure).
 const QUEUE: usize = 4096;
 
@@ -37,9 +42,64 @@ struct Backend {
     initialized: watch::Sender<bool>,
     /// The client registers file watchers for us (else the server watches by itself).
     client_watches: std::sync::atomic::AtomicBool,
+    /// Node processes with the agent under the workspace folders.
+    runtimes: std::sync::OnceLock<Arc<runtimes::Runtimes>>,
 }
 
 impl Backend {
+    /// `modgraph.reloadSubgraph [uri]`: reloads the file's subgraph (or everything outdated) in
+    /// every attached process and answers with what each did.
+    async fn reload_subgraph(&self, params: ExecuteCommandParams) -> serde_json::Value {
+        let file = params
+            .arguments
+            .first()
+            .and_then(|a| a.as_str())
+            .and_then(|a| a.parse::<Uri>().ok())
+            .and_then(|uri| convert::path_of(&uri));
+        let Some(runtimes) = self.runtimes.get().cloned() else {
+            return serde_json::json!({ "runtimes": [], "message": "no Node process is attached" });
+        };
+        if runtimes.list().is_empty() {
+            return serde_json::json!({
+                "runtimes": [],
+                "message": "no Node process with the modgraph agent runs under the workspace folders; start one with `modgraph run -- node app.mjs`"
+            });
+        }
+        let plans = self
+            .query(move |s| s.reload_plans(file.as_deref()))
+            .await
+            .unwrap_or_default();
+        if plans.is_empty() {
+            return serde_json::json!({ "runtimes": [], "message": "every attached process runs the current code" });
+        }
+        let base = plans
+            .first()
+            .and_then(|(_, p)| p.changed.first())
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let waited = tokio::time::timeout(RELOAD_PATIENCE, runtimes.reload(plans)).await;
+        let Ok(results) = waited else {
+            return serde_json::json!({ "runtimes": [], "message": "the Node process did not answer the reload in time" });
+        };
+        let mut summaries = Vec::new();
+        let entries: Vec<serde_json::Value> = results
+            .into_iter()
+            .map(|(pid, outcome)| match outcome {
+                Ok(result) => {
+                    let summary = crate::runtime::report::describe(&result, &base);
+                    summaries.push(format!("node {pid}: {summary}"));
+                    serde_json::json!({ "pid": pid, "summary": summary, "result": result })
+                }
+                Err(error) => {
+                    summaries.push(format!("node {pid}: {error}"));
+                    serde_json::json!({ "pid": pid, "error": error })
+                }
+            })
+            .collect();
+        serde_json::json!({ "runtimes": entries, "message": summaries.join("; ") })
+    }
+
     async fn send(&self, event: Event) {
         if self.events.send(event).await.is_err() {
             tracing::error!("the event loop has stopped");
@@ -257,6 +317,13 @@ impl LanguageServer for Backend {
                 self.fixes.clone(),
             ));
             self.send(Event::Index).await;
+            let canonical: Vec<PathBuf> = roots(&params)
+                .into_iter()
+                .map(|root| std::fs::canonicalize(&root).unwrap_or(root))
+                .collect();
+            let _ = self
+                .runtimes
+                .set(runtimes::Runtimes::start(canonical, self.events.clone()));
         }
         let file_filter = FileOperationRegistrationOptions {
             filters: vec![FileOperationFilter {
@@ -442,6 +509,16 @@ impl LanguageServer for Backend {
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
         let event = params.event;
+        if let Some(runtimes) = self.runtimes.get() {
+            let canonical = |folders: &[WorkspaceFolder]| -> Vec<PathBuf> {
+                folders
+                    .iter()
+                    .filter_map(|f| convert::path_of(&f.uri))
+                    .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+                    .collect()
+            };
+            runtimes.change_roots(canonical(&event.added), canonical(&event.removed));
+        }
         self.send(Event::Folders {
             added: event.added.into_iter().map(|f| f.uri).collect(),
             removed: event.removed.into_iter().map(|f| f.uri).collect(),
@@ -489,6 +566,14 @@ impl LanguageServer for Backend {
         &self,
         params: ExecuteCommandParams,
     ) -> Result<Option<serde_json::Value>> {
+        match params.command.as_str() {
+            "modgraph.listRuntimes" => {
+                let list = self.runtimes.get().map(|r| r.list()).unwrap_or_default();
+                return Ok(serde_json::to_value(list).ok());
+            }
+            "modgraph.reloadSubgraph" => return Ok(Some(self.reload_subgraph(params).await)),
+            _ => {}
+        }
         if !queries::COMMANDS.contains(&params.command.as_str()) {
             return Err(tower_lsp_server::jsonrpc::Error::invalid_params(format!(
                 "unknown command {}",
@@ -555,6 +640,7 @@ pub async fn run_stdio() {
         cancels: backend_cancels,
         initialized: watch::Sender::new(false),
         client_watches: std::sync::atomic::AtomicBool::new(false),
+        runtimes: std::sync::OnceLock::new(),
     });
     // One message at a time: handlers queue events when first polled, and concurrent handlers
     // would queue them out of order. Handlers only queue or wait for the loop, which never

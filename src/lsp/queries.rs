@@ -240,6 +240,8 @@ pub const COMMANDS: &[&str] = &[
     "modgraph.showDependents",
     "modgraph.showDependencies",
     "modgraph.graph",
+    "modgraph.reloadSubgraph",
+    "modgraph.listRuntimes",
 ];
 
 pub fn execute_command(session: &Session, params: ExecuteCommandParams) -> Option<Value> {

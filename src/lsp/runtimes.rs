@@ -51,7 +51,9 @@ impl Runtimes {
         let weak = Arc::downgrade(&runtimes);
         tokio::spawn(async move {
             loop {
-                let Some(runtimes) = weak.upgrade() else { return };
+                let Some(runtimes) = weak.upgrade() else {
+                    return;
+                };
                 runtimes.scan();
                 drop(runtimes);
                 if rescan_rx.recv().await.is_none() {
@@ -65,7 +67,10 @@ impl Runtimes {
 
     fn watch_directory(&self) {
         if let Err(error) = create_private_dir(&self.directory) {
-            tracing::info!("no runtime discovery: cannot create {}: {error}", self.directory.display());
+            tracing::info!(
+                "no runtime discovery: cannot create {}: {error}",
+                self.directory.display()
+            );
             return;
         }
         let rescan = self.rescan.clone();
@@ -87,9 +92,11 @@ impl Runtimes {
         }
     }
 
-    pub fn set_roots(&self, roots: Vec<PathBuf>) {
-        if let Ok(mut slot) = self.roots.write() {
-            *slot = roots;
+    /// Workspace folders added and removed: processes under new folders are attached.
+    pub fn change_roots(&self, added: Vec<PathBuf>, removed: Vec<PathBuf>) {
+        if let Ok(mut roots) = self.roots.write() {
+            roots.retain(|r| !removed.contains(r));
+            roots.extend(added);
         }
         let _ = self.rescan.send(());
     }
@@ -98,8 +105,14 @@ impl Runtimes {
     fn scan(self: &Arc<Self>) {
         let roots = self.roots.read().map(|r| r.clone()).unwrap_or_default();
         for record in discovery::records_within(&self.directory, &roots) {
-            let known = self.attached.lock().is_ok_and(|a| a.contains_key(&record.pid));
-            let fresh = self.connecting.lock().is_ok_and(|mut c| c.insert(record.pid));
+            let known = self
+                .attached
+                .lock()
+                .is_ok_and(|a| a.contains_key(&record.pid));
+            let fresh = self
+                .connecting
+                .lock()
+                .is_ok_and(|mut c| c.insert(record.pid));
             if known || !fresh {
                 if fresh && let Ok(mut c) = self.connecting.lock() {
                     c.remove(&record.pid);
@@ -130,12 +143,24 @@ impl Runtimes {
         let label = crate::runtime::facts::label(&client.info().argv);
         let client = Arc::new(client);
         if let Ok(mut attached) = self.attached.lock() {
-            attached.insert(pid, Attached { client: Arc::clone(&client) });
+            attached.insert(
+                pid,
+                Attached {
+                    client: Arc::clone(&client),
+                },
+            );
         }
         if let Ok(mut c) = self.connecting.lock() {
             c.remove(&pid);
         }
-        let _ = self.events.send(Event::RuntimeAttached { pid, label, modules }).await;
+        let _ = self
+            .events
+            .send(Event::RuntimeAttached {
+                pid,
+                label,
+                modules,
+            })
+            .await;
         while let Some(notification) = notifications.recv().await {
             let event = match notification {
                 AgentNotification::ModulesLoaded(modules) => Event::RuntimeModules { pid, modules },
@@ -161,12 +186,22 @@ impl Runtimes {
 
     /// Sends each plan to its process; the results come back in the same order. The session
     /// hears about every result (an error becomes a diagnostic).
-    pub async fn reload(&self, plans: Vec<(u32, ReloadParams)>) -> Vec<(u32, Result<ReloadResult, String>)> {
+    pub async fn reload(
+        &self,
+        plans: Vec<(u32, ReloadParams)>,
+    ) -> Vec<(u32, Result<ReloadResult, String>)> {
         let mut results = Vec::new();
         for (pid, params) in plans {
-            let client = self.attached.lock().ok().and_then(|a| a.get(&pid).map(|r| Arc::clone(&r.client)));
+            let client = self
+                .attached
+                .lock()
+                .ok()
+                .and_then(|a| a.get(&pid).map(|r| Arc::clone(&r.client)));
             let Some(client) = client else {
-                results.push((pid, Err(format!("node process {pid} is no longer attached"))));
+                results.push((
+                    pid,
+                    Err(format!("node process {pid} is no longer attached")),
+                ));
                 continue;
             };
             match client.reload(&params).await {
@@ -174,7 +209,10 @@ impl Runtimes {
                     crate::runtime::locate_syntax_error(&mut result, &params.changed);
                     let _ = self
                         .events
-                        .send(Event::RuntimeReloaded { pid, result: Box::new(result.clone()) })
+                        .send(Event::RuntimeReloaded {
+                            pid,
+                            result: Box::new(result.clone()),
+                        })
                         .await;
                     results.push((pid, Ok(result)));
                 }
@@ -189,7 +227,10 @@ fn create_private_dir(directory: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(directory)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(directory)
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(directory)

@@ -15,6 +15,8 @@ use super::convert::{self, Encoding};
 use super::progress::Progress;
 use crate::config::Config;
 use crate::line_index::LineIndex;
+use crate::runtime::facts::{AttachedRuntime, RuntimeFacts};
+use crate::runtime::{LoadedModule, ReloadParams, ReloadResult};
 use crate::workspace::watch::FolderWatcher;
 use crate::workspace::{FileChange, Workspace, WorkspaceOptions};
 
@@ -55,6 +57,26 @@ pub enum Event {
     Folders {
         added: Vec<Uri>,
         removed: Vec<Uri>,
+    },
+    /// Attached to a Node process running the agent; what it has loaded so far.
+    RuntimeAttached {
+        pid: u32,
+        label: String,
+        modules: Vec<LoadedModule>,
+    },
+    /// The process loaded (or reloaded) modules.
+    RuntimeModules {
+        pid: u32,
+        modules: Vec<LoadedModule>,
+    },
+    /// A reload finished in the process (asked by us or by another client).
+    RuntimeReloaded {
+        pid: u32,
+        result: Box<ReloadResult>,
+    },
+    /// The process exited or closed the connection.
+    RuntimeDetached {
+        pid: u32,
     },
     /// A question answered after every earlier event is applied (pull diagnostics, hover, …).
     Query(Query),
@@ -134,6 +156,12 @@ pub struct Session {
     progress: Progress,
     /// The server's own watcher of the workspace folders, when the client cannot watch.
     watcher: Option<FolderWatcher>,
+    /// What the attached Node processes hold.
+    runtimes: RuntimeFacts,
+    /// Attached processes reported something since the last diagnostics run.
+    runtimes_changed: bool,
+    /// Content hash of loaded files as the editor sees them (dropped when a file is touched).
+    content_hashes: FxHashMap<PathBuf, Option<String>>,
 }
 
 /// One file's diagnostics in both forms, kept to skip converting them again.
@@ -172,6 +200,9 @@ impl Session {
             converted: FxHashMap::default(),
             progress,
             watcher,
+            runtimes: RuntimeFacts::default(),
+            runtimes_changed: false,
+            content_hashes: FxHashMap::default(),
         }
     }
 
@@ -434,6 +465,54 @@ impl Session {
                 }
             }
             // Answered in `handle`, in order.
+            Event::RuntimeAttached {
+                pid,
+                label,
+                modules,
+            } => {
+                self.log.push((
+                    false,
+                    format!(
+                        "attached to node process {pid} (`{label}`), {} modules loaded",
+                        modules.len()
+                    ),
+                ));
+                let mut runtime = AttachedRuntime {
+                    pid,
+                    label,
+                    ..AttachedRuntime::default()
+                };
+                for module in modules {
+                    runtime.modules.insert(module.path, module.hash);
+                }
+                self.runtimes.runtimes.insert(pid, runtime);
+                self.runtimes_changed = true;
+            }
+            Event::RuntimeModules { pid, modules } => {
+                if let Some(runtime) = self.runtimes.runtimes.get_mut(&pid) {
+                    for module in modules {
+                        runtime.modules.insert(module.path, module.hash);
+                    }
+                    self.runtimes_changed = true;
+                }
+            }
+            Event::RuntimeReloaded { pid, result } => {
+                if let Some(runtime) = self.runtimes.runtimes.get_mut(&pid) {
+                    runtime.last_error = if result.ok {
+                        None
+                    } else {
+                        result.error.clone()
+                    };
+                    self.runtimes_changed = true;
+                }
+            }
+            Event::RuntimeDetached { pid } => {
+                if self.runtimes.runtimes.remove(&pid).is_some() {
+                    self.log
+                        .push((false, format!("node process {pid} exited; detached")));
+                    self.runtimes_changed = true;
+                }
+            }
             Event::Query(_) => {}
             Event::Configuration(value) => match serde_json::from_value::<Config>(value) {
                 Ok(config) => match config.validate("settings") {
@@ -542,10 +621,14 @@ impl Session {
         let full = std::mem::take(&mut self.full_run);
         let structure = std::mem::take(&mut self.structure_changed);
         let touched = std::mem::take(&mut self.touched);
-        if !full && changed.is_empty() && touched.is_empty() {
+        let runtimes_changed = std::mem::take(&mut self.runtimes_changed);
+        if !full && changed.is_empty() && touched.is_empty() && !runtimes_changed {
             return (Vec::new(), None);
         }
-        let found = crate::rules::check_incremental(
+        for path in &touched {
+            self.content_hashes.remove(path);
+        }
+        let mut found = crate::rules::check_incremental(
             ws,
             &mut self.rule_cache,
             (!full).then_some(crate::rules::Changes {
@@ -553,6 +636,14 @@ impl Session {
                 structure,
             }),
         );
+        if !self.runtimes.is_empty() {
+            found.extend(runtime_diagnostics(
+                ws,
+                &self.runtimes,
+                &self.documents,
+                &mut self.content_hashes,
+            ));
+        }
         let graph = ws.graph();
         let mut by_path: std::collections::BTreeMap<PathBuf, Vec<crate::diagnostic::Diagnostic>> =
             Default::default();
@@ -640,6 +731,9 @@ impl Session {
                             ..CodeAction::default()
                         });
                     }
+                }
+                if d.code == crate::rules::runtime_outdated::CODE {
+                    actions.push(reload_action(lsp.clone()));
                 }
                 diagnostics.push(lsp);
             }
@@ -741,4 +835,104 @@ fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent, encod
     let end = (convert::offset(&index, range.end, encoding) as usize).max(start);
     let (start, end) = (start.min(text.len()), end.min(text.len()));
     text.replace_range(start..end, &change.text);
+}
+
+/// The quick fix of `stale-import/runtime-outdated`: reload everything outdated in the attached
+/// processes (an import site's own file is not what changed).
+fn reload_action(diagnostic: Diagnostic) -> CodeAction {
+    CodeAction {
+        title: "Reload the outdated subgraph in the attached Node process".into(),
+        kind: Some(CodeActionKind::QUICKFIX),
+        diagnostics: Some(vec![diagnostic]),
+        command: Some(tower_lsp_server::ls_types::Command {
+            title: "Reload subgraph".into(),
+            command: "modgraph.reloadSubgraph".into(),
+            arguments: None,
+        }),
+        is_preferred: Some(true),
+        ..CodeAction::default()
+    }
+}
+
+fn current_hash(
+    documents: &FxHashMap<PathBuf, Document>,
+    cache: &mut FxHashMap<PathBuf, Option<String>>,
+    path: &Path,
+) -> Option<String> {
+    if let Some(known) = cache.get(path) {
+        return known.clone();
+    }
+    let hash = match documents.get(path) {
+        Some(doc) => Some(crate::runtime::content_hash(doc.text.as_bytes())),
+        None => std::fs::read(path)
+            .ok()
+            .map(|bytes| crate::runtime::content_hash(&bytes)),
+    };
+    cache.insert(path.to_path_buf(), hash.clone());
+    hash
+}
+
+fn runtime_diagnostics(
+    ws: &Workspace,
+    facts: &RuntimeFacts,
+    documents: &FxHashMap<PathBuf, Document>,
+    hashes: &mut FxHashMap<PathBuf, Option<String>>,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
+    let mut offset_of = |path: &Path, line: u32, column: u32| -> Option<u32> {
+        if !texts.contains_key(path) {
+            let text = match documents.get(path) {
+                Some(doc) => doc.text.clone(),
+                None => std::fs::read_to_string(path).ok()?,
+            };
+            texts.insert(path.to_path_buf(), text);
+        }
+        let text = texts.get(path)?;
+        let index = LineIndex::new(text);
+        let at = crate::line_index::LineCol {
+            line: line.saturating_sub(1),
+            col: column.saturating_sub(1),
+        };
+        Some(index.offset(at, true))
+    };
+    let mut hash_of = |path: &Path| current_hash(documents, hashes, path);
+    crate::rules::runtime_outdated::diagnostics(ws, facts, &mut hash_of, &mut offset_of)
+}
+
+impl Session {
+    /// Reload plans for every attached process: `file` (and what imports it), or everything
+    /// each process holds in an older version than the editor has.
+    pub fn reload_plans(&self, file: Option<&Path>) -> Vec<(u32, ReloadParams)> {
+        let Some(ws) = &self.workspace else {
+            return Vec::new();
+        };
+        let mut hashes = self.content_hashes.clone();
+        let mut plans = Vec::new();
+        for runtime in self.runtimes.runtimes.values() {
+            let changed: Vec<PathBuf> = match file {
+                Some(file) => vec![file.to_path_buf()],
+                None => {
+                    let mut outdated: Vec<PathBuf> = runtime
+                        .modules
+                        .iter()
+                        .filter(|(path, loaded)| {
+                            current_hash(&self.documents, &mut hashes, path)
+                                .is_some_and(|now| now != **loaded)
+                        })
+                        .map(|(path, _)| path.clone())
+                        .collect();
+                    outdated.sort();
+                    outdated
+                }
+            };
+            if changed.is_empty() {
+                continue;
+            }
+            plans.push((
+                runtime.pid,
+                crate::runtime::plan::reload_params(ws.graph(), &changed),
+            ));
+        }
+        plans
+    }
 }

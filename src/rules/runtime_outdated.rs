@@ -17,8 +17,10 @@ use crate::workspace::Workspace;
 
 pub struct RuntimeOutdated;
 
+pub const CODE: &str = "stale-import/runtime-outdated";
+
 pub(super) static META: RuleMeta = RuleMeta {
-    code: "stale-import/runtime-outdated",
+    code: CODE,
     default_severity: Some(Severity::Warning),
     summary: "An attached Node process runs an older version of this module; reload the subgraph.",
 };
@@ -48,7 +50,10 @@ pub fn diagnostics(
     current_hash: &mut dyn FnMut(&Path) -> Option<String>,
     offset_of: &mut dyn FnMut(&Path, u32, u32) -> Option<u32>,
 ) -> Vec<Diagnostic> {
-    let Some(severity) = workspace.config().severity(META.code, META.default_severity) else {
+    let Some(severity) = workspace
+        .config()
+        .severity(META.code, META.default_severity)
+    else {
         return Vec::new();
     };
     let graph = workspace.graph();
@@ -63,7 +68,10 @@ pub fn diagnostics(
                 continue;
             }
             if current_hash(path).is_some_and(|now| now != *loaded) {
-                outdated.entry(id).or_default().push((runtime.pid, &runtime.label));
+                outdated
+                    .entry(id)
+                    .or_default()
+                    .push((runtime.pid, &runtime.label));
             }
         }
     }
@@ -71,7 +79,10 @@ pub fn diagnostics(
         out.push(Diagnostic {
             code: META.code,
             severity,
-            location: Location { file: id, span: Span { start: 0, end: 0 } },
+            location: Location {
+                file: id,
+                span: Span { start: 0, end: 0 },
+            },
             message: format!(
                 "{} runs an older version of this module: reload the subgraph to run this code",
                 processes(pids)
@@ -80,7 +91,9 @@ pub fn diagnostics(
             fixes: Vec::new(),
         });
         for &importer in graph.importers(id) {
-            let Some(module) = graph.module(importer) else { continue };
+            let Some(module) = graph.module(importer) else {
+                continue;
+            };
             if !module.is_workspace() {
                 continue;
             }
@@ -91,11 +104,18 @@ pub fn diagnostics(
                 out.push(Diagnostic {
                     code: META.code,
                     severity,
-                    location: Location { file: importer, span: site.span },
+                    location: Location {
+                        file: importer,
+                        span: site.span,
+                    },
                     message: format!(
                         "`{}` loads {}, which {} runs in an older version",
                         site.specifier,
-                        graph.path(id).file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                        graph
+                            .path(id)
+                            .file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default(),
                         processes(pids)
                     ),
                     related: Vec::new(),
@@ -106,19 +126,32 @@ pub fn diagnostics(
     }
     // A failed reload, at its location, until a reload succeeds.
     for runtime in facts.runtimes.values() {
-        let Some(error) = &runtime.last_error else { continue };
-        let (Some(file), Some(line)) = (&error.file, error.line) else { continue };
+        let Some(error) = &runtime.last_error else {
+            continue;
+        };
+        let (Some(file), Some(line)) = (&error.file, error.line) else {
+            continue;
+        };
         let Some(id) = graph.id(file) else { continue };
-        let Some(start) = offset_of(file, line, error.column.unwrap_or(1)) else { continue };
+        let Some(start) = offset_of(file, line, error.column.unwrap_or(1)) else {
+            continue;
+        };
         let message = error.message.lines().next().unwrap_or("");
         out.push(Diagnostic {
             code: META.code,
             severity: Severity::Error,
-            location: Location { file: id, span: Span { start, end: start } },
+            location: Location {
+                file: id,
+                span: Span { start, end: start },
+            },
             message: format!(
                 "reloading failed in {}: {}: {message}; the process keeps running the old code",
                 processes(&[(runtime.pid, &runtime.label)]),
-                if error.name.is_empty() { "Error" } else { &error.name }
+                if error.name.is_empty() {
+                    "Error"
+                } else {
+                    &error.name
+                }
             ),
             related: Vec::new(),
             fixes: Vec::new(),
