@@ -723,3 +723,124 @@ fn worker_module_gets_a_fresh_worker_while_calls_in_flight_finish_on_the_old_one
         );
     }
 }
+
+const WIDGET_HOST: &str = r#"import * as first from './widget.mjs';
+let latest = first;
+globalThis.__setWidget = (next) => { latest = next; };
+let buffer = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffer += chunk;
+  let i;
+  while ((i = buffer.indexOf('\n')) >= 0) {
+    const line = buffer.slice(0, i);
+    buffer = buffer.slice(i + 1);
+    if (line === 'probe') console.log(`state: ${latest.version} runs=${latest.runs}`);
+  }
+});
+import.meta.hot?.dispose(() => console.log('disposed main'));
+console.log('ready');
+"#;
+
+fn esm_widget(version: &str) -> String {
+    format!(
+        "export const version = '{version}';\n\
+         export const runs = (import.meta.hot?.data.runs ?? 0) + 1;\n\
+         import.meta.hot?.dispose((data) => {{ data.runs = runs; }});\n\
+         import.meta.hot?.accept((next) => globalThis.__setWidget(next));\n"
+    )
+}
+
+const CJS_WIDGET_HOST: &str = r#"let latest = require('./widget.cjs');
+global.__setWidget = (next) => { latest = next; };
+let buffer = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffer += chunk;
+  let i;
+  while ((i = buffer.indexOf('\n')) >= 0) {
+    const line = buffer.slice(0, i);
+    buffer = buffer.slice(i + 1);
+    if (line === 'probe') console.log(`state: ${latest.version} runs=${latest.runs}`);
+  }
+});
+module.hot.dispose(() => console.log('disposed main'));
+console.log('ready');
+"#;
+
+fn cjs_widget(version: &str) -> String {
+    format!(
+        "exports.version = '{version}';\n\
+         exports.runs = ((module.hot && module.hot.data.runs) || 0) + 1;\n\
+         module.hot.dispose((data) => {{ data.runs = exports.runs; }});\n\
+         module.hot.accept((next) => global.__setWidget(next));\n"
+    )
+}
+
+/// A self-accepting module is its own boundary: only it runs again, its accept callback gets
+/// the new version, and `hot.data` carries state from the old version to the new one.
+fn self_accept_scenario(
+    node: &str,
+    host: &str,
+    entry: &str,
+    widget: &str,
+    text: fn(&str) -> String,
+) {
+    let first = text("w1");
+    let mut app = App::start(node, &[(entry, host), (widget, &first)], entry);
+    assert_eq!(app.probe(), "state: w1 runs=1");
+    for (n, version) in ["w2", "w3"].iter().enumerate() {
+        app.write(widget, &text(version));
+        let line = app.expect_reloaded();
+        assert!(
+            line.starts_with("modgraph: reloaded 1 module in") && line.contains(widget),
+            "{line}"
+        );
+        assert_eq!(app.probe(), format!("state: {version} runs={}", n + 2));
+    }
+    assert_eq!(
+        app.out.count("disposed main"),
+        0,
+        "the entry never ran again"
+    );
+}
+
+#[test]
+fn self_accepting_modules_stop_the_reload_and_hand_over_their_data() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        self_accept_scenario(&node, WIDGET_HOST, "main.mjs", "widget.mjs", esm_widget);
+        self_accept_scenario(&node, CJS_WIDGET_HOST, "main.cjs", "widget.cjs", cjs_widget);
+    }
+}
+
+const SIGNALLED: &str = r#"process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(7); });
+process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(8); });
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (line) => { if (line.startsWith('exit')) process.exit(3); });
+console.log('ready');
+"#;
+
+#[test]
+fn signals_reach_the_program_and_its_exit_code_comes_back() {
+    let node = nodes().remove(0);
+    for (signal, expected_line, expected_code) in [
+        (None, None, 3),
+        (Some(libc::SIGTERM), Some("got SIGTERM"), 7),
+        (Some(libc::SIGINT), Some("got SIGINT"), 8),
+    ] {
+        let mut app = App::start(&node, &[("app.mjs", SIGNALLED)], "app.mjs");
+        match signal {
+            None => writeln!(app.stdin, "exit").expect("write"),
+            Some(signal) => {
+                // SAFETY: signalling our own child (modgraph run, not Node).
+                unsafe { libc::kill(i32::try_from(app.child.id()).expect("pid"), signal) };
+            }
+        }
+        if let Some(line) = expected_line {
+            app.expect_out(line, |l| l == line);
+        }
+        let status = app.child.wait().expect("wait");
+        assert_eq!(status.code(), Some(expected_code));
+    }
+}
