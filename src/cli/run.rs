@@ -18,6 +18,8 @@ use crate::workspace::{FileChange, Workspace};
 
 pub struct RunOptions {
     pub watch: bool,
+    /// Quiet time that ends a burst of saves (a single save reloads at once).
+    pub debounce: Duration,
     pub root: Option<PathBuf>,
     pub command: Vec<OsString>,
 }
@@ -117,7 +119,15 @@ pub fn run(options: RunOptions) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    async_runtime.block_on(supervise(root, program, args, socket, token, options.watch))
+    async_runtime.block_on(supervise(
+        root,
+        program,
+        args,
+        socket,
+        token,
+        options.watch,
+        options.debounce,
+    ))
 }
 
 fn create_private_dir(directory: &Path) -> Result<()> {
@@ -146,6 +156,7 @@ async fn supervise(
     socket: PathBuf,
     token: String,
     watch: bool,
+    debounce: Duration,
 ) -> Result<ExitCode> {
     // Watch before the program starts, so no save after its first output is missed.
     let (events_tx, events_rx) = mpsc::unbounded_channel::<PathBuf>();
@@ -162,7 +173,13 @@ async fn supervise(
         .with_context(|| format!("cannot start `{}`", program.to_string_lossy()))?;
     let child_pid = child.id();
     let endpoint = format!("unix:{}", socket.display());
-    let reloader = tokio::spawn(reload_loop(root.clone(), endpoint, token, events_rx));
+    let reloader = tokio::spawn(reload_loop(
+        root.clone(),
+        endpoint,
+        token,
+        debounce,
+        events_rx,
+    ));
     let signals = tokio::spawn(forward_signals(child_pid));
 
     let status = child.wait().await.context("waiting for the Node process")?;
@@ -340,6 +357,7 @@ async fn reload_loop(
     root: PathBuf,
     endpoint: String,
     token: String,
+    debounce: Duration,
     mut events: mpsc::UnboundedReceiver<PathBuf>,
 ) {
     // The static graph loads beside the process start.
@@ -358,6 +376,7 @@ async fn reload_loop(
         }
     }
     let mut pending: Vec<PathBuf> = Vec::new();
+    let mut last_reload: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             notification = notifications.recv() => match notification {
@@ -378,9 +397,26 @@ async fn reload_loop(
                 while let Ok(path) = events.try_recv() {
                     pending.push(path);
                 }
-                while let Ok(AgentNotification::ModulesLoaded(modules)) = notifications.try_recv() {
-                    for module in modules {
-                        loaded.insert(module.path, module.hash);
+                // One save reloads at once. A burst (several files at once, or saves right after
+                // a reload) waits until it has been quiet for `debounce`, then reloads once.
+                let in_burst = pending.len() > 1
+                    || last_reload.is_some_and(|at: std::time::Instant| at.elapsed() < debounce);
+                if in_burst {
+                    while let Ok(Some(path)) = tokio::time::timeout(debounce, events.recv()).await {
+                        pending.push(path);
+                    }
+                }
+                while let Ok(notification) = notifications.try_recv() {
+                    match notification {
+                        AgentNotification::ModulesLoaded(modules) => {
+                            for module in modules {
+                                loaded.insert(module.path, module.hash);
+                            }
+                        }
+                        AgentNotification::ReloadFinished(result) => eprintln!(
+                            "modgraph: (requested by another client) {}",
+                            runtime::report::describe(&result, &root)
+                        ),
                     }
                 }
                 let changed = changed_files(std::mem::take(&mut pending), &mut loaded);
@@ -396,7 +432,9 @@ async fn reload_loop(
                     Some(ws) => runtime::plan::reload_params(ws.graph(), &changed),
                     None => ReloadParams { changed: changed.clone(), ..ReloadParams::default() },
                 };
-                match client.reload(&params).await {
+                let outcome = client.reload(&params).await;
+                last_reload = Some(std::time::Instant::now());
+                match outcome {
                     Ok(mut result) => {
                         runtime::locate_syntax_error(&mut result, &changed);
                         eprintln!("modgraph: {}", runtime::report::describe(&result, &root));
