@@ -639,6 +639,21 @@ fn endpoint_is_private_and_refuses_strangers() {
             .len();
         assert_eq!(listed, 4, "{}", answers[3]);
 
+        // Several clients at once: each is answered on its own connection.
+        let mut first = UnixStream::connect(&socket).expect("connect");
+        let mut second = UnixStream::connect(&socket).expect("connect");
+        for stream in [&mut first, &mut second] {
+            stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+            stream.write_all(hello.as_bytes()).expect("hello");
+        }
+        for stream in [&first, &second] {
+            let mut line = String::new();
+            BufReader::new(stream).read_line(&mut line).expect("answer");
+            let answer: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+            assert_eq!(answer["result"]["pid"], agent.child.id());
+        }
+        drop((first, second));
+
         // A client that asks for a reload and vanishes: the reload still happens.
         let format_path = agent.dir.path().join("format.mjs");
         std::fs::write(&format_path, "export const fmt = () => 'v9';\n").expect("edit");
