@@ -654,6 +654,18 @@ fn endpoint_is_private_and_refuses_strangers() {
         }
         drop((first, second));
 
+        // Only files of the program's own tree can be reloaded.
+        let answers = exchange(
+            &socket,
+            &[
+                hello.as_bytes(),
+                b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"reload\",\"params\":{\"changed\":[\"/etc/passwd\"]}}\n",
+            ],
+            false,
+        );
+        assert_eq!(answers[1]["result"]["ok"], false, "{}", answers[1]);
+        assert_eq!(answers[1]["result"]["error"]["name"], "ReloadRefused");
+
         // A client that asks for a reload and vanishes: the reload still happens.
         let format_path = agent.dir.path().join("format.mjs");
         std::fs::write(&format_path, "export const fmt = () => 'v9';\n").expect("edit");

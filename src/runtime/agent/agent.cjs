@@ -319,6 +319,16 @@ async function reloadNow(params) {
   const changed = (Array.isArray(params.changed) ? params.changed : []).filter((f) => typeof f === 'string');
   const staticImporters = params.importers && typeof params.importers === 'object' ? params.importers : {};
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
+  // A client may only reload files of the program's own tree.
+  const home = process.cwd() + path.sep;
+  const outside = changed.find((file) => !path.isAbsolute(file) || !path.resolve(file).startsWith(home));
+  if (outside !== undefined) {
+    return failure(
+      Object.assign(new Error(`refused: ${outside} is outside the working directory of this process (${process.cwd()})`), { name: 'ReloadRefused' }),
+      [],
+      elapsed(),
+    );
+  }
   const workers = await swapWorkers(changed);
   let plan;
   try {
