@@ -111,7 +111,13 @@ pub fn run(options: RunOptions) -> Result<ExitCode> {
     let (program, args) = node_command(&options.command, &agent)?;
     let directory = runtime::runtime_directory();
     create_private_dir(&directory)?;
-    let socket = directory.join(format!("run-{}.sock", std::process::id()));
+    let mut socket = directory.join(format!("run-{}.sock", std::process::id()));
+    // Unix socket paths are limited to about 104 bytes: use the temp folder for long ones.
+    if socket.as_os_str().len() > 100 {
+        let fallback = std::env::temp_dir().join(format!("modgraph-{}", user_id()));
+        create_private_dir(&fallback)?;
+        socket = fallback.join(format!("run-{}.sock", std::process::id()));
+    }
     let token = random_token();
 
     let async_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,6 +134,17 @@ pub fn run(options: RunOptions) -> Result<ExitCode> {
         options.watch,
         options.debounce,
     ))
+}
+
+#[cfg(unix)]
+fn user_id() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+#[cfg(not(unix))]
+fn user_id() -> u32 {
+    0
 }
 
 fn create_private_dir(directory: &Path) -> Result<()> {

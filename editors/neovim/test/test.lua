@@ -255,7 +255,7 @@ step(':checkhealth modgraph reports the binary, its version and the running serv
     '- ✅ OK version: ' .. version,
     '- ✅ OK enabled',
     '- ✅ OK running for src/main.js',
-    'modgraph.listRuntimes',
+    'runtimes:',
   }) do
     if not text:find(needle, 1, true) then
       fail('checkhealth lacks %q', needle)

@@ -678,7 +678,13 @@ function startEndpoint() {
       writeRecord(recordPath, processInfo(endpoint), token);
     });
   } else {
-    const socketPath = requested || path.join(directory, `${process.pid}.sock`);
+    let socketPath = requested || path.join(directory, `${process.pid}.sock`);
+    // Unix socket paths are limited to about 104 bytes: fall back to the temp folder.
+    if (Buffer.byteLength(socketPath) > 100) {
+      const fallback = path.join(os.tmpdir(), `modgraph-${process.getuid()}`);
+      fs.mkdirSync(fallback, { recursive: true, mode: 0o700 });
+      socketPath = path.join(fallback, `${process.pid}.sock`);
+    }
     try {
       fs.unlinkSync(socketPath);
     } catch {}
