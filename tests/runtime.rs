@@ -101,12 +101,22 @@ struct App {
 
 impl App {
     fn start(node: &str, files: &[(&str, &str)], entry: &str) -> Self {
+        Self::start_with_runtime_dir(node, files, entry, ".runtime")
+    }
+
+    /// `runtime_dir` (relative to the workspace) is the `XDG_RUNTIME_DIR` of the run.
+    fn start_with_runtime_dir(
+        node: &str,
+        files: &[(&str, &str)],
+        entry: &str,
+        runtime_dir: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("write fixture");
         }
-        let runtime_dir = dir.path().join(".runtime");
-        std::fs::create_dir(&runtime_dir).expect("runtime dir");
+        let runtime_dir = dir.path().join(runtime_dir);
+        std::fs::create_dir_all(&runtime_dir).expect("runtime dir");
         std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))
             .expect("chmod");
         let mut child = Command::new(env!("CARGO_BIN_EXE_modgraph"))
@@ -870,4 +880,17 @@ fn signals_reach_the_program_and_its_exit_code_comes_back() {
         let status = app.child.wait().expect("wait");
         assert_eq!(status.code(), Some(expected_code));
     }
+}
+
+#[test]
+fn a_runtime_folder_too_long_for_a_socket_path_still_works() {
+    let node = nodes().remove(0);
+    let long = format!(".runtime/{}", "a-rather-long-folder-name".repeat(5));
+    let files = esm_app();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let mut app = App::start_with_runtime_dir(&node, &files, "main.mjs", &long);
+    assert!(app.probe().starts_with("state: view(v1)"));
+    app.write("format.mjs", "export const fmt = () => 'v2';\n");
+    app.expect_reloaded();
+    assert!(app.probe().starts_with("state: view(v2)"));
 }
