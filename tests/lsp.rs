@@ -436,6 +436,40 @@ fn clients_that_pull_get_diagnostics_by_request_only() {
 }
 
 #[test]
+fn pull_clients_that_accept_refresh_are_asked_to_pull_again_after_a_change() {
+    let (_dir, root) = example();
+    let mut client = LspClient::start();
+    client.initialize(
+        &root,
+        json!({
+            "textDocument": { "diagnostic": { "dynamicRegistration": false } },
+            "workspace": { "diagnostics": { "refreshSupport": true } },
+        }),
+        None,
+    );
+    client.request("workspace/diagnostic", json!({ "previousResultIds": [] }));
+    // The missing './logger.js' appears: server.js's diagnostics change though it is not open.
+    let logger = root.join("src/logger.js");
+    std::fs::write(&logger, "export function log(m) { console.log(m); }\n").expect("write");
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": file_uri(&logger), "type": 1 }] }),
+    );
+    client.wait_message(|m| m["method"] == "workspace/diagnostic/refresh");
+    let server_js = file_uri(&root.join("src/server.js"));
+    let document = client.request(
+        "textDocument/diagnostic",
+        json!({ "textDocument": { "uri": server_js } }),
+    );
+    let items = document["result"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!has(&items, "stale-import/missing-module"), "{items:?}");
+    client.shutdown();
+}
+
+#[test]
 fn documents_keep_the_uri_spelling_of_the_client() {
     // `@` may be escaped or not in a file URI; the client's spelling must come back.
     let dir = tempfile::tempdir().expect("temp dir");

@@ -131,6 +131,7 @@ async fn event_loop(
     mut session: Session,
     mut rx: mpsc::Receiver<Event>,
     fixes: Arc<RwLock<Arc<FixSnapshot>>>,
+    refresh: bool,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -172,6 +173,15 @@ async fn event_loop(
                                 .await
                         }
                         Output::Answer(deliver) => deliver(),
+                        Output::Refresh => {
+                            if refresh {
+                                // A request to the client: never wait for it in the loop.
+                                let client = client.clone();
+                                tokio::spawn(async move {
+                                    let _ = client.workspace_diagnostic_refresh().await;
+                                });
+                            }
+                        }
                         Output::Log { error, message } => {
                             let kind = if error {
                                 MessageType::ERROR
@@ -310,11 +320,19 @@ impl LanguageServer for Backend {
                 own_watcher(self.events.clone())
             };
             let session = Session::new(roots(&params), config, encoding, !pull, progress, watcher);
+            let refresh = params
+                .capabilities
+                .workspace
+                .as_ref()
+                .and_then(|w| w.diagnostics.as_ref())
+                .and_then(|d| d.refresh_support)
+                .unwrap_or(false);
             tokio::spawn(event_loop(
                 self.client.clone(),
                 session,
                 rx,
                 self.fixes.clone(),
+                refresh,
             ));
             self.send(Event::Index).await;
             let canonical: Vec<PathBuf> = roots(&params)

@@ -98,6 +98,9 @@ pub enum Output {
         error: bool,
         message: String,
     },
+    /// Pull mode: diagnostics changed, the client should ask again
+    /// (`workspace/diagnostic/refresh`).
+    Refresh,
 }
 
 impl std::fmt::Debug for Query {
@@ -263,6 +266,8 @@ impl Session {
         let (new, fixes) = self.publish();
         if self.push {
             outputs.extend(new.into_iter().map(Output::Publish));
+        } else if !new.is_empty() {
+            outputs.push(Output::Refresh);
         }
         *snapshot = fixes;
     }
