@@ -894,3 +894,74 @@ fn a_runtime_folder_too_long_for_a_socket_path_still_works() {
     app.expect_reloaded();
     assert!(app.probe().starts_with("state: view(v2)"));
 }
+
+#[test]
+fn modgraph_reload_reaches_a_process_that_preloaded_the_commonjs_agent() {
+    let node = nodes().remove(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    for (name, text) in cjs_app() {
+        std::fs::write(root.join(name), text).expect("write fixture");
+    }
+    let runtime_dir = root.join(".runtime");
+    std::fs::create_dir(&runtime_dir).expect("runtime dir");
+    let modgraph = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_modgraph"))
+            .args(args)
+            .current_dir(&root)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("MODGRAPH_CACHE_DIR", root.join(".cache"))
+            .output()
+            .expect("run modgraph")
+    };
+    // Nothing runs yet: a clear error, exit code 2.
+    let none = modgraph(&["reload"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("modgraph run"));
+
+    let agent = modgraph(&["agent", "--cjs"]);
+    let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
+    assert!(agent.ends_with("agent.cjs"), "{agent}");
+    let mut child = Command::new(&node)
+        .args(["--require", &agent, "main.cjs"])
+        .current_dir(&root)
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let out = Lines::spawn(child.stdout.take().expect("stdout"));
+    out.expect("`ready`", |l| l == "ready");
+    let mut probe = |stdin: &mut ChildStdin| {
+        writeln!(stdin, "probe").expect("probe");
+        out.expect("`state: …`", |l| l.starts_with("state: "))
+    };
+    assert!(probe(&mut stdin).starts_with("state: view(v1) count=1"));
+
+    // Up to date: nothing to do.
+    let idle = modgraph(&["reload"]);
+    assert!(idle.status.success());
+    assert!(
+        String::from_utf8_lossy(&idle.stdout).contains("up to date"),
+        "{idle:?}"
+    );
+
+    std::fs::write(root.join("format.cjs"), "exports.fmt = () => 'v2';\n").expect("edit");
+    let done = modgraph(&["reload", "--json"]);
+    assert!(done.status.success(), "{done:?}");
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).expect("JSON");
+    assert_eq!(report[0]["pid"], child.id());
+    assert_eq!(report[0]["result"]["ok"], true, "{report}");
+    assert!(probe(&mut stdin).starts_with("state: view(v2) count=2"));
+
+    // A failing version: exit code 1, the old code keeps running.
+    std::fs::write(root.join("format.cjs"), "exports.fmt = () => ;\n").expect("edit");
+    let failed = modgraph(&["reload"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert!(text.contains("reload failed at format.cjs:1"), "{text}");
+    assert!(probe(&mut stdin).starts_with("state: view(v2) count=3"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

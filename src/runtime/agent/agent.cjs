@@ -100,7 +100,15 @@ if (typeof Module.registerHooks === 'function') {
   const hooks = core.createHooks(hookHost);
   Module.registerHooks({ resolve: hooks.resolveSync, load: hooks.loadSync });
   esmHooks = 'registerHooks';
-} else if (typeof Module.register === 'function') {
+}
+
+/**
+ * Off-thread hooks for Node without `module.registerHooks` (20.6 to 22.14). Called by
+ * agent.mjs (`--import`) and by workers: Node 20 exits when a `--require` preload registers
+ * hooks with a transferred port, so under `--require` alone ES modules are not followed there.
+ */
+function registerOffThread() {
+  if (esmHooks !== 'none' || typeof Module.register !== 'function') return;
   const { MessageChannel } = require('node:worker_threads');
   const channel = new MessageChannel();
   state.hooksPort = channel.port1;
@@ -738,6 +746,7 @@ globalThis[AGENT_KEY] = {
   reload,
   protocol: PROTOCOL,
   workerHosts: state.workerHosts,
+  registerOffThread,
   /** Resolves once every load the module hooks reported so far is recorded. */
   flush: () => syncVersions([]),
   /** A `modgraph/worker` host reports what its fresh worker loaded. */

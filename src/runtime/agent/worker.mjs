@@ -16,6 +16,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 // Workers do not inherit --import: the agent records what this worker loads.
 try { require(workerData.agent); } catch {}
 const agent = () => globalThis[Symbol.for('modgraph.agent')];
+agent()?.registerOffThread();
 import(workerData.url).then(async (namespace) => {
   if (agent()) await agent().flush();
   const modules = agent() ? [...agent().state.modules.values()].map(({ path, format, hash }) => ({ path, format, hash })) : null;
