@@ -933,7 +933,7 @@ fn modgraph_reload_reaches_a_process_that_preloaded_the_commonjs_agent() {
     let mut stdin = child.stdin.take().expect("stdin");
     let out = Lines::spawn(child.stdout.take().expect("stdout"));
     out.expect("`ready`", |l| l == "ready");
-    let mut probe = |stdin: &mut ChildStdin| {
+    let probe = |stdin: &mut ChildStdin| {
         writeln!(stdin, "probe").expect("probe");
         out.expect("`state: …`", |l| l.starts_with("state: "))
     };
