@@ -132,6 +132,7 @@ async fn event_loop(
     mut rx: mpsc::Receiver<Event>,
     fixes: Arc<RwLock<Arc<FixSnapshot>>>,
     refresh: bool,
+    mut initialized: watch::Receiver<bool>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -162,6 +163,11 @@ async fn event_loop(
                     && let Ok(mut slot) = fixes.write()
                 {
                     *slot = snapshot;
+                }
+                // The framework drops notifications sent before the `initialize` response;
+                // the client's `initialized` comes after it.
+                if !outputs.is_empty() && !*initialized.borrow() {
+                    let _ = initialized.wait_for(|ready| *ready).await;
                 }
                 let started = std::time::Instant::now();
                 let count = outputs.len();
@@ -333,6 +339,7 @@ impl LanguageServer for Backend {
                 rx,
                 self.fixes.clone(),
                 refresh,
+                self.initialized.subscribe(),
             ));
             self.send(Event::Index).await;
             let canonical: Vec<PathBuf> = roots(&params)
