@@ -48,3 +48,7 @@ end, {
   complete = 'file',
   desc = 'modgraph: reload this file (or [file]) and its dependents in the running app; ! reloads everything outdated',
 })
+
+command('ModgraphRuntimes', function()
+  require('modgraph').runtimes(0)
+end, { desc = 'modgraph: the Node processes (modgraph run) attached to the language server' })

@@ -9,6 +9,34 @@ assert(client_dir and workspace and binary, 'usage: test.lua <client dir> <works
 
 local TIMEOUT = 30000 -- ms; vim.wait returns as soon as the condition holds
 
+-- The server finds apps under `modgraph run` through records in $XDG_RUNTIME_DIR/modgraph:
+-- test/run points it at a folder of its own, for the app and the server alike, so the test
+-- never attaches to the user's processes.
+local runtime_dir = vim.env.XDG_RUNTIME_DIR
+assert(
+  runtime_dir and runtime_dir ~= '' and vim.startswith(runtime_dir, vim.fs.dirname(workspace)),
+  'XDG_RUNTIME_DIR must be a folder of this test run (test/run sets it)'
+)
+
+-- What the server logs (window/logMessage), besides Neovim's LSP log.
+local server_log = {}
+local log_message = vim.lsp.handlers['window/logMessage']
+vim.lsp.handlers['window/logMessage'] = function(err, result, ctx, config)
+  if type(result) == 'table' and type(result.message) == 'string' then
+    server_log[#server_log + 1] = result.message
+  end
+  return log_message(err, result, ctx, config)
+end
+
+-- Run before exiting, also on a failure (the app under `modgraph run`).
+local cleanups = {}
+local function clean_up()
+  for i = #cleanups, 1, -1 do
+    pcall(cleanups[i])
+  end
+  cleanups = {}
+end
+
 local notifications = {}
 vim.notify = function(message, level)
   notifications[#notifications + 1] = { message = message, level = level }
@@ -24,6 +52,7 @@ local function step(name, fn)
   if not ok then
     io.stdout:write(('not ok - %s\n%s\n'):format(name, err))
     io.stdout:write('LSP log: ' .. vim.lsp.log.get_filename() .. '\n')
+    clean_up()
     os.exit(1)
   end
   passed = passed + 1
@@ -75,6 +104,12 @@ local function expect_diagnostics(rel, expected)
   if not ok then
     fail('%s: expected diagnostics %s, have %s', rel, show(expected), show(diagnostics(rel)))
   end
+end
+
+local function has_code(rel, code)
+  return vim.iter(diagnostics(rel)):any(function(d)
+    return vim.startswith(d, code .. '@')
+  end)
 end
 
 local function quickfix_files()
@@ -220,28 +255,254 @@ step(':ModgraphGraph shows the mermaid graph around src/main.js in a scratch buf
   vim.cmd('close')
 end)
 
--- TODO(issue 5): the end-to-end reload against an app under `modgraph run` (start the app, edit
--- a module, :ModgraphReload, check that the app runs the new code and its dependents were
--- re-evaluated) goes here once the server has modgraph.reloadSubgraph. Until then the step
--- below checks what a user sees today, and the run prints TODO.
-if require('modgraph').supports(client, 'modgraph.reloadSubgraph') then
-  io.stdout:write('TODO - :ModgraphReload against an app under `modgraph run` is not tested\n')
-else
-  step(":ModgraphReload shows the server's refusal of a command it does not have", function()
-    local before = #notifications
-    vim.cmd('ModgraphReload')
-    wait_for('the message about the unknown command', function()
-      return #notifications > before
+step('a command the server does not have is shown as one message', function()
+  local before = #notifications
+  require('modgraph').exec(client, 'modgraph.noSuchCommand', {}, main_buf, function()
+    fail('the server accepted modgraph.noSuchCommand')
+  end)
+  wait_for('the message about the unknown command', function()
+    return #notifications > before
+  end)
+  local note = notifications[#notifications]
+  local expected = 'modgraph: modgraph.noSuchCommand is not supported by this modgraph server'
+    .. ' (it answered: unknown command modgraph.noSuchCommand)'
+  if note.message ~= expected or note.level ~= vim.log.levels.ERROR then
+    fail('message was [%s] %q', tostring(note.level), note.message)
+  end
+end)
+
+-- An app under `modgraph run --no-watch`: it reloads only when Neovim asks. src/app.js answers
+-- "probe" on stdin with `state: view(<banner>)`, where src/view.js computes the banner from
+-- src/greeting.js once, when it is evaluated: a new greeting shows only if the reload evaluated
+-- the importer again.
+local app = { states = {}, pending = '', stderr = '' }
+
+--- The last notification after `before`, once one came.
+local function next_notification(what, before)
+  wait_for(what, function()
+    return #notifications > before
+  end)
+  return notifications[#notifications]
+end
+
+local function probe()
+  local before = #app.states
+  app.process:write('probe\n')
+  wait_for('the app to answer a probe', function()
+    return #app.states > before or app.exited ~= nil
+  end)
+  if app.exited then
+    fail('the app exited (%s): %s', vim.inspect(app.exited), app.stderr)
+  end
+  return app.states[#app.states]
+end
+
+local function list_runtimes()
+  local response = client:request_sync(
+    'workspace/executeCommand',
+    { command = 'modgraph.listRuntimes', arguments = {} },
+    TIMEOUT
+  )
+  if not response or response.err then
+    fail('modgraph.listRuntimes failed: %s', vim.inspect(response))
+  end
+  return response.result
+end
+
+local function edit_greeting(buf, word)
+  local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, true)
+  for i, line in ipairs(lines) do
+    lines[i] = line:gsub('`%a+, ', '`' .. word .. ', ')
+  end
+  vim.api.nvim_buf_set_lines(buf, 0, -1, true, lines)
+  vim.cmd('silent write')
+end
+
+step('an app started with `modgraph run --no-watch` attaches to the server', function()
+  local before = #notifications
+  vim.cmd('ModgraphRuntimes')
+  local note = next_notification(':ModgraphRuntimes', before)
+  if not note.message:find('no Node process is attached', 1, true) then
+    fail(':ModgraphRuntimes without an app said %q', note.message)
+  end
+
+  -- The Node that runs the Rust runtime tests, when scripts/test chose one.
+  local node = (vim.env.MODGRAPH_TEST_NODES or ''):match('([^:]+)$') or 'node'
+  app.process = vim.system({ binary, 'run', '--no-watch', '--', node, 'src/app.js' }, {
+    cwd = workspace,
+    stdin = true,
+    text = true,
+    stdout = function(_, data)
+      app.pending = app.pending .. (data or '')
+      while true do
+        local line, rest = app.pending:match('^([^\n]*)\n(.*)$')
+        if not line then
+          break
+        end
+        app.pending = rest
+        local pid = line:match('^ready (%d+)$')
+        if pid then
+          app.pid = tonumber(pid)
+        elseif vim.startswith(line, 'state: ') then
+          app.states[#app.states + 1] = line
+        end
+      end
+    end,
+    stderr = function(_, data)
+      app.stderr = app.stderr .. (data or '')
+    end,
+  }, function(result)
+    app.exited = result
+  end)
+  cleanups[#cleanups + 1] = function()
+    if not app.exited then
+      app.process:kill('sigterm')
+      app.process:wait(5000)
+    end
+  end
+  wait_for('the app to start', function()
+    return app.pid ~= nil or app.exited ~= nil
+  end)
+  if app.exited then
+    fail('the app exited (%s): %s', vim.inspect(app.exited), app.stderr)
+  end
+  local attached = ('attached to node process %d '):format(app.pid)
+  wait_for('the server to log ' .. attached, function()
+    return vim.iter(server_log):any(function(m)
+      return vim.startswith(m, attached)
     end)
-    local note = notifications[#notifications]
-    local expected = 'modgraph: modgraph.reloadSubgraph is not supported by this modgraph server'
-      .. ' (it answered: unknown command modgraph.reloadSubgraph)'
-    if note.message ~= expected or note.level ~= vim.log.levels.ERROR then
-      fail('message was [%s] %q', tostring(note.level), note.message)
+  end)
+  local runtimes = list_runtimes()
+  if #runtimes ~= 1 or runtimes[1].pid ~= app.pid or runtimes[1].cwd ~= workspace then
+    fail('modgraph.listRuntimes answered %s', vim.inspect(runtimes))
+  end
+
+  before = #notifications
+  vim.cmd('ModgraphRuntimes')
+  note = next_notification(':ModgraphRuntimes', before)
+  local expected = ('modgraph: 1 Node process attached:\n  node %d: %s src/app.js'):format(
+    app.pid,
+    vim.fs.basename(node)
+  )
+  if not vim.startswith(note.message, expected) then
+    fail(':ModgraphRuntimes said %q, expected it to start with %q', note.message, expected)
+  end
+  local state = probe()
+  if state ~= 'state: view(hello, app)' then
+    fail('the app shows %q', state)
+  end
+end)
+
+local greeting_buf
+
+step('a saved edit of a module the app runs is reported as outdated there and at its importer', function()
+  vim.cmd.edit(path('src/greeting.js'))
+  greeting_buf = vim.api.nvim_get_current_buf()
+  edit_greeting(greeting_buf, 'hi')
+  wait_for('stale-import/runtime-outdated on src/greeting.js', function()
+    return has_code('src/greeting.js', 'stale-import/runtime-outdated')
+  end)
+  wait_for('stale-import/runtime-outdated on src/view.js (not open)', function()
+    return has_code('src/view.js', 'stale-import/runtime-outdated')
+  end)
+  local message = vim.diagnostic.get(greeting_buf)[1].message
+  io.stdout:write('  ' .. message:gsub('\n', ' ') .. '\n')
+  if not message:find(('node process %d'):format(app.pid), 1, true) then
+    fail('the diagnostic does not name the process: %q', message)
+  end
+  if probe() ~= 'state: view(hello, app)' then
+    fail('the app changed before any reload (is `modgraph run` watching files?)')
+  end
+end)
+
+step(':ModgraphReload reloads the module and its importers in the app', function()
+  local before = #notifications
+  vim.cmd('ModgraphReload')
+  local note = next_notification("the answer of :ModgraphReload", before)
+  local prefix = ('modgraph: node %d: reloaded '):format(app.pid)
+  if
+    note.level ~= vim.log.levels.INFO
+    or not vim.startswith(note.message, prefix)
+    or not note.message:find('greeting.js', 1, true)
+    or not note.message:find('view.js', 1, true)
+  then
+    fail('message was [%s] %q', tostring(note.level), note.message)
+  end
+  local state = probe()
+  if state ~= 'state: view(hi, app)' then
+    fail('after the reload the app shows %q', state)
+  end
+  expect_diagnostics('src/greeting.js', {})
+  expect_diagnostics('src/view.js', {})
+
+  before = #notifications
+  vim.cmd('ModgraphReload!')
+  note = next_notification('the answer of :ModgraphReload!', before)
+  if note.message ~= 'modgraph: every attached process runs the current code' then
+    fail(':ModgraphReload! with nothing outdated said %q', note.message)
+  end
+end)
+
+step('the quick fix of runtime-outdated reloads through vim.lsp.buf.code_action', function()
+  edit_greeting(greeting_buf, 'hey')
+  local target
+  wait_for('stale-import/runtime-outdated on src/greeting.js', function()
+    for _, d in ipairs(vim.diagnostic.get(greeting_buf)) do
+      if d.code == 'stale-import/runtime-outdated' then
+        target = d
+        return true
+      end
     end
   end)
-  io.stdout:write('TODO - :ModgraphReload against an app under `modgraph run` is not tested\n')
-end
+  vim.api.nvim_win_set_cursor(0, { target.lnum + 1, target.col })
+  local offered = {}
+  vim.lsp.buf.code_action({
+    apply = true,
+    filter = function(action)
+      offered[#offered + 1] = action.title
+      return action.kind == 'quickfix'
+        and type(action.command) == 'table'
+        and action.command.command == 'modgraph.reloadSubgraph'
+    end,
+  })
+  expect_diagnostics('src/greeting.js', {})
+  expect_diagnostics('src/view.js', {})
+  io.stdout:write('  actions offered: ' .. table.concat(offered, ' | ') .. '\n')
+  local state = probe()
+  if state ~= 'state: view(hey, app)' then
+    fail('after the code action the app shows %q', state)
+  end
+end)
+
+step(':checkhealth modgraph lists the attached app', function()
+  vim.cmd('silent checkhealth modgraph')
+  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, true)
+  local text = table.concat(lines, '\n')
+  for _, line in ipairs(lines) do
+    if line:find('runtimes: ', 1, true) or line:find('^%- node %d') then
+      io.stdout:write('  | ' .. line .. '\n')
+    end
+  end
+  for _, needle in ipairs({
+    '- ✅ OK runtimes: 1 Node process attached',
+    ('- node %d: '):format(app.pid),
+  }) do
+    if not text:find(needle, 1, true) then
+      fail('checkhealth lacks %q:\n%s', needle, text)
+    end
+  end
+  vim.cmd('tabclose')
+end)
+
+step('the server lets go of the app when it exits', function()
+  app.process:kill('sigterm')
+  wait_for('`modgraph run` to exit', function()
+    return app.exited ~= nil
+  end)
+  wait_for('modgraph.listRuntimes to be empty', function()
+    return #list_runtimes() == 0
+  end)
+end)
 
 step(':checkhealth modgraph reports the binary, its version and the running server', function()
   vim.cmd.buffer(main_buf)
@@ -255,7 +516,7 @@ step(':checkhealth modgraph reports the binary, its version and the running serv
     '- ✅ OK version: ' .. version,
     '- ✅ OK enabled',
     '- ✅ OK running for src/main.js',
-    'runtimes:',
+    'runtimes: no Node process attached',
   }) do
     if not text:find(needle, 1, true) then
       fail('checkhealth lacks %q', needle)
@@ -293,6 +554,7 @@ step('settings from vim.lsp.config reach the server (rule levels)', function()
   end)
 end)
 
+clean_up()
 io.stdout:write(('all %d steps passed\n'):format(passed))
 vim.lsp.stop_client(client.id, true)
 os.exit(0)

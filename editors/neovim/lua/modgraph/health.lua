@@ -61,14 +61,14 @@ local function check_runtimes(client)
   elseif response.err then
     health.error('runtimes: ' .. (response.err.message or vim.inspect(response.err)))
   elseif type(response.result) ~= 'table' or #response.result == 0 then
-    health.info('runtimes: none attached (start the app with `modgraph run`)')
+    health.info(
+      'runtimes: no Node process attached (start the app with `modgraph run -- node app.mjs` under the workspace folder)'
+    )
   else
-    health.ok(('runtimes: %d attached'):format(#response.result))
+    local count = #response.result
+    health.ok(('runtimes: %d Node process%s attached'):format(count, count == 1 and '' or 'es'))
     for _, runtime in ipairs(response.result) do
-      health.info(
-        type(runtime) == 'string' and runtime
-          or vim.inspect(runtime, { newline = ' ', indent = '' })
-      )
+      health.info(modgraph.describe_runtime(runtime))
     end
   end
 end

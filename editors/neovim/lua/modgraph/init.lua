@@ -159,11 +159,47 @@ function M.graph(bufnr, format, depth)
   end)
 end
 
+--- The message of a `modgraph.reloadSubgraph` answer
+--- (`{ runtimes = { { pid, summary, result = { ok, … } } | { pid, error } }, message }`): one line
+--- per process, and the level: ERROR when a process failed to reload, else INFO.
+---@param result any
+---@return string message, integer level
+function M.reload_message(result)
+  if result == nil or result == vim.NIL then
+    return 'reload sent', vim.log.levels.INFO
+  end
+  if type(result) ~= 'table' then
+    return tostring(result), vim.log.levels.INFO
+  end
+  local runtimes = type(result.runtimes) == 'table' and result.runtimes or {}
+  if #runtimes == 0 then
+    local message = type(result.message) == 'string' and result.message ~= '' and result.message
+      or 'nothing was reloaded'
+    return message, vim.log.levels.INFO
+  end
+  local lines, level = {}, vim.log.levels.INFO
+  for _, runtime in ipairs(runtimes) do
+    local failed = runtime.error ~= nil
+      or (type(runtime.result) == 'table' and runtime.result.ok == false)
+    if failed then
+      level = vim.log.levels.ERROR
+    end
+    local text = runtime.summary or runtime.error
+    if type(text) ~= 'string' then
+      text = failed and 'reload failed' or 'reloaded'
+    end
+    lines[#lines + 1] = ('node %s: %s'):format(tostring(runtime.pid or '?'), text)
+  end
+  return table.concat(lines, '\n'), level
+end
+
 --- `modgraph.reloadSubgraph`: reloads a file and what depends on it in the runtimes attached
---- to the server (`modgraph run`), or everything outdated when `file` is false.
+--- to the server (`modgraph run`), or everything outdated when `file` is false. Shows what each
+--- process did; `on_result` (optional) gets the server's answer.
 ---@param bufnr? integer
 ---@param file? string|false  nil: the file of `bufnr`; false: everything outdated
-function M.reload(bufnr, file)
+---@param on_result? fun(result: any)
+function M.reload(bufnr, file, on_result)
   bufnr = buffer(bufnr)
   local client = M.client(bufnr)
   if not client then
@@ -180,13 +216,74 @@ function M.reload(bufnr, file)
     arguments = { vim.uri_from_fname(vim.fn.fnamemodify(file, ':p')) }
   end
   M.exec(client, 'modgraph.reloadSubgraph', arguments, bufnr, function(result)
-    if result == nil or result == vim.NIL then
-      notify('reload sent')
-    elseif type(result) == 'string' then
-      notify(result)
-    else
-      notify(vim.inspect(result, { newline = ' ', indent = '' }))
+    notify(M.reload_message(result))
+    if on_result then
+      on_result(result)
     end
+  end)
+end
+
+--- One line about an entry of `modgraph.listRuntimes`
+--- (`{ pid, cwd, argv, node, … }`): "node 1234: node src/app.js (Node v22.1.0) in ~/app".
+---@param runtime any
+---@return string
+function M.describe_runtime(runtime)
+  if type(runtime) ~= 'table' then
+    return tostring(runtime)
+  end
+  local cwd = type(runtime.cwd) == 'string' and runtime.cwd or nil
+  local words = {}
+  for i, arg in ipairs(type(runtime.argv) == 'table' and runtime.argv or {}) do
+    if i == 1 then
+      arg = vim.fn.fnamemodify(arg, ':t')
+    elseif cwd and vim.startswith(arg, cwd .. '/') then
+      arg = arg:sub(#cwd + 2)
+    end
+    words[#words + 1] = arg:find('%s') and vim.fn.shellescape(arg) or arg
+  end
+  local line = ('node %s'):format(tostring(runtime.pid or '?'))
+  if #words > 0 then
+    line = line .. ': ' .. table.concat(words, ' ')
+  end
+  if type(runtime.node) == 'string' and runtime.node ~= '' then
+    line = line .. (' (Node %s)'):format(runtime.node)
+  end
+  if cwd then
+    line = line .. ' in ' .. vim.fn.fnamemodify(cwd, ':~')
+  end
+  return line
+end
+
+--- `modgraph.listRuntimes`: the Node processes attached to the server of `bufnr`. Shows them,
+--- or passes the list to `on_list` instead.
+---@param bufnr? integer
+---@param on_list? fun(runtimes: table[])
+function M.runtimes(bufnr, on_list)
+  bufnr = buffer(bufnr)
+  local client = M.client(bufnr)
+  if not client then
+    return
+  end
+  M.exec(client, 'modgraph.listRuntimes', {}, bufnr, function(result)
+    local list = type(result) == 'table' and result or {}
+    if on_list then
+      on_list(list)
+      return
+    end
+    if #list == 0 then
+      notify(
+        'no Node process is attached; start the app with `modgraph run -- node app.mjs` in '
+          .. vim.fn.fnamemodify(client.root_dir or '.', ':~')
+      )
+      return
+    end
+    local lines = {
+      ('%d Node process%s attached:'):format(#list, #list == 1 and '' or 'es'),
+    }
+    for _, runtime in ipairs(list) do
+      lines[#lines + 1] = '  ' .. M.describe_runtime(runtime)
+    end
+    notify(table.concat(lines, '\n'))
   end)
 end
 
