@@ -51,13 +51,7 @@ pub fn run(files: &[PathBuf], root: Option<&Path>, as_json: bool) -> Result<Exit
             Ok(pair) => pair,
             Err(error) => {
                 failed = true;
-                if as_json {
-                    reports.push(
-                        json!({ "pid": record.pid, "cwd": record.cwd, "error": error.to_string() }),
-                    );
-                } else {
-                    eprintln!("modgraph: pid {}: {error}", record.pid);
-                }
+                report_error(&mut reports, as_json, &record, &error);
                 continue;
             }
         };
@@ -102,13 +96,7 @@ pub fn run(files: &[PathBuf], root: Option<&Path>, as_json: bool) -> Result<Exit
             }
             Err(error) => {
                 failed = true;
-                if as_json {
-                    reports.push(
-                        json!({ "pid": record.pid, "cwd": record.cwd, "error": error.to_string() }),
-                    );
-                } else {
-                    eprintln!("modgraph: pid {}: {error}", record.pid);
-                }
+                report_error(&mut reports, as_json, &record, &error);
             }
         }
     }
@@ -126,4 +114,19 @@ pub fn run(files: &[PathBuf], root: Option<&Path>, as_json: bool) -> Result<Exit
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A process that could not be reached or answered with an error: a JSON entry or a line on
+/// stderr.
+fn report_error(
+    reports: &mut Vec<serde_json::Value>,
+    as_json: bool,
+    record: &discovery::RuntimeRecord,
+    error: &runtime::AgentError,
+) {
+    if as_json {
+        reports.push(json!({ "pid": record.pid, "cwd": record.cwd, "error": error.to_string() }));
+    } else {
+        eprintln!("modgraph: pid {}: {error}", record.pid);
+    }
 }
