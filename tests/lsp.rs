@@ -873,3 +873,14 @@ fn bursts_seen_by_the_servers_own_watcher_converge_to_a_fresh_start() {
     converges_to_a_fresh_start(&mut client, &root);
     client.shutdown();
 }
+
+#[test]
+fn the_server_exits_when_its_client_vanishes_without_shutdown() {
+    let (_dir, root) = example();
+    let server_js = file_uri(&root.join("src/server.js"));
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.wait_diagnostics(&server_js, |l| has(l, "stale-import/missing-module"));
+    let status = client.vanish();
+    assert!(status.success(), "{status}");
+}

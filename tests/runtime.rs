@@ -965,3 +965,76 @@ fn modgraph_reload_reaches_a_process_that_preloaded_the_commonjs_agent() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_process_that_dies_during_a_reload_ends_the_run_with_its_exit_code() {
+    let node = nodes().remove(0);
+    let files = esm_app();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let mut app = App::start(&node, &files, "main.mjs");
+    app.probe();
+    // The new version ends the process while it is being evaluated.
+    app.write(
+        "format.mjs",
+        "process.exit(5);\nexport const fmt = () => 'v2';\n",
+    );
+    let status = app.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(5));
+    let stderr = app.err.all().join("\n");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn two_clients_reloading_at_once_are_served_one_after_the_other() {
+    let node = nodes().remove(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    for (name, text) in esm_app() {
+        std::fs::write(root.join(name), text).expect("write fixture");
+    }
+    let runtime_dir = root.join(".runtime");
+    std::fs::create_dir(&runtime_dir).expect("runtime dir");
+    let modgraph = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_modgraph"))
+            .args(args)
+            .current_dir(&root)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("MODGRAPH_CACHE_DIR", root.join(".cache"))
+            .output()
+            .expect("run modgraph")
+    };
+    let agent = modgraph(&["agent"]);
+    let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
+    let mut child = Command::new(&node)
+        .args(["--import", &agent, "main.mjs"])
+        .current_dir(&root)
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let out = Lines::spawn(child.stdout.take().expect("stdout"));
+    out.expect("`ready`", |l| l == "ready");
+    writeln!(stdin, "probe").expect("probe");
+    out.expect("`state: …`", |l| l.starts_with("state: view(v1)"));
+
+    std::fs::write(root.join("format.mjs"), "export const fmt = () => 'v2';\n").expect("edit");
+    let both: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let first = scope.spawn(|| modgraph(&["reload", "format.mjs"]));
+        let second = scope.spawn(|| modgraph(&["reload", "format.mjs"]));
+        vec![first.join().expect("first"), second.join().expect("second")]
+    });
+    for output in &both {
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("reloaded 3 modules"),
+            "{output:?}"
+        );
+    }
+    writeln!(stdin, "probe").expect("probe");
+    let state = out.expect("`state: …`", |l| l.starts_with("state: "));
+    assert!(state.starts_with("state: view(v2) count=2"), "{state}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

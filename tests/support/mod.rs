@@ -20,7 +20,8 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 pub struct LspClient {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once the client has gone away.
+    stdin: Option<ChildStdin>,
     incoming: Receiver<Value>,
     next_id: i64,
     /// Latest published diagnostics per URI.
@@ -138,7 +139,7 @@ impl LspClient {
         });
         Self {
             child,
-            stdin,
+            stdin: Some(stdin),
             incoming,
             next_id: 1,
             diagnostics: HashMap::new(),
@@ -150,14 +151,18 @@ impl LspClient {
     pub fn send(&mut self, message: &Value) {
         let body = serde_json::to_vec(message).expect("JSON");
         let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        let _ = self.stdin.write_all(header.as_bytes());
-        let _ = self.stdin.write_all(&body);
-        let _ = self.stdin.flush();
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(header.as_bytes());
+            let _ = stdin.write_all(&body);
+            let _ = stdin.flush();
+        }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        let _ = self.stdin.write_all(bytes);
-        let _ = self.stdin.flush();
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(bytes);
+            let _ = stdin.flush();
+        }
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
@@ -356,6 +361,28 @@ impl LspClient {
         }
         let status = self.child.wait().expect("wait for the server");
         assert!(status.success(), "the server exited with {status}");
+    }
+}
+
+impl LspClient {
+    /// The editor goes away without `shutdown`: its end of stdin closes. Returns the server's
+    /// exit status once its output has closed.
+    pub fn vanish(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match self
+                .incoming
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the server did not exit when stdin closed")
+                }
+            }
+        }
+        self.child.wait().expect("wait for the server")
     }
 }
 
