@@ -654,6 +654,15 @@ impl LanguageServer for Backend {
 
 /// Serves LSP over stdin/stdout until the client exits.
 pub async fn run_stdio() {
+    serve(tokio::io::stdin(), tokio::io::stdout()).await;
+}
+
+/// Serves LSP over any byte streams until the input ends or the client exits (stdio, tests,
+/// fuzzing).
+pub async fn serve(
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl tokio::io::AsyncWrite + Unpin,
+) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let cancels = Cancels::default();
     let backend_cancels = cancels.clone();
@@ -670,12 +679,8 @@ pub async fn run_stdio() {
     // One message at a time: handlers queue events when first polled, and concurrent handlers
     // would queue them out of order. Handlers only queue or wait for the loop, which never
     // waits for them, so this cannot deadlock.
-    Server::new(
-        transport::filtered(tokio::io::stdin(), cancels),
-        tokio::io::stdout(),
-        socket,
-    )
-    .concurrency_level(1)
-    .serve(service)
-    .await;
+    Server::new(transport::filtered(input, cancels), output, socket)
+        .concurrency_level(1)
+        .serve(service)
+        .await;
 }

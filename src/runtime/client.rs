@@ -178,63 +178,124 @@ async fn read_loop(
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
-            tracing::debug!("ignoring a malformed line from the agent");
-            continue;
-        };
-        if let Some(id) = message.get("id").and_then(Value::as_u64) {
-            let waiter = pending.lock().ok().and_then(|mut p| p.remove(&id));
-            if let Some(waiter) = waiter {
-                let outcome = match (message.get("result"), message.get("error")) {
-                    (Some(result), _) => Ok(result.clone()),
-                    (None, Some(error)) => Err(AgentError::Refused {
-                        code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-                        message: error
-                            .get("message")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                    }),
-                    (None, None) => Err(AgentError::Protocol(
-                        "an answer with neither result nor error".into(),
-                    )),
-                };
-                let _ = waiter.send(outcome);
-            }
-            continue;
-        }
-        if message.get("id").is_some_and(Value::is_null) {
-            // An error about a message the agent could not read: answer every waiter with it.
-            let text = message
-                .pointer("/error/message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            if let Ok(mut p) = pending.lock() {
-                for (_, waiter) in p.drain() {
-                    let _ = waiter.send(Err(AgentError::Refused {
-                        code: -32600,
-                        message: text.clone(),
-                    }));
+        match decode(&line) {
+            Incoming::Answer { id, outcome } => {
+                let waiter = pending.lock().ok().and_then(|mut p| p.remove(&id));
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(outcome);
                 }
             }
-            continue;
-        }
-        let params = message.get("params").cloned().unwrap_or(Value::Null);
-        let notification = match message.get("method").and_then(Value::as_str) {
-            Some("modules/loaded") => serde_json::from_value::<ModuleList>(params)
-                .ok()
-                .map(|list| AgentNotification::ModulesLoaded(list.modules)),
-            Some("reload/finished") => serde_json::from_value::<ReloadResult>(params)
-                .ok()
-                .map(|result| AgentNotification::ReloadFinished(Box::new(result))),
-            _ => None,
-        };
-        if let Some(notification) = notification {
-            let _ = notifications.send(notification);
+            Incoming::RefusedUnread(text) => {
+                // An error about a message the agent could not read: every waiter gets it.
+                if let Ok(mut p) = pending.lock() {
+                    for (_, waiter) in p.drain() {
+                        let _ = waiter.send(Err(AgentError::Refused {
+                            code: -32600,
+                            message: text.clone(),
+                        }));
+                    }
+                }
+            }
+            Incoming::Notification(notification) => {
+                let _ = notifications.send(notification);
+            }
+            Incoming::Ignored => tracing::debug!("ignoring a line from the agent"),
         }
     }
     if let Ok(mut p) = pending.lock() {
         p.clear(); // dropping the senders answers every waiter with `Closed`
+    }
+}
+
+/// One line from the agent, decoded.
+#[derive(Debug)]
+pub enum Incoming {
+    /// The answer to request `id`.
+    Answer {
+        id: u64,
+        outcome: Result<Value, AgentError>,
+    },
+    /// An error about a message the agent could not read (no id to answer).
+    RefusedUnread(String),
+    Notification(AgentNotification),
+    /// Not JSON-RPC, or a notification this client does not know.
+    Ignored,
+}
+
+/// Decodes one line of the protocol. Never panics, whatever the line holds.
+pub fn decode(line: &str) -> Incoming {
+    let Ok(message) = serde_json::from_str::<Value>(line) else {
+        return Incoming::Ignored;
+    };
+    if let Some(id) = message.get("id").and_then(Value::as_u64) {
+        let outcome = match (message.get("result"), message.get("error")) {
+            (Some(result), _) => Ok(result.clone()),
+            (None, Some(error)) => Err(AgentError::Refused {
+                code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            }),
+            (None, None) => Err(AgentError::Protocol(
+                "an answer with neither result nor error".into(),
+            )),
+        };
+        return Incoming::Answer { id, outcome };
+    }
+    if message.get("id").is_some_and(Value::is_null) {
+        let text = message
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        return Incoming::RefusedUnread(text);
+    }
+    let params = message.get("params").cloned().unwrap_or(Value::Null);
+    let notification = match message.get("method").and_then(Value::as_str) {
+        Some("modules/loaded") => serde_json::from_value::<ModuleList>(params)
+            .ok()
+            .map(|list| AgentNotification::ModulesLoaded(list.modules)),
+        Some("reload/finished") => serde_json::from_value::<ReloadResult>(params)
+            .ok()
+            .map(|result| AgentNotification::ReloadFinished(Box::new(result))),
+        _ => None,
+    };
+    notification.map_or(Incoming::Ignored, Incoming::Notification)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_decode_to_answers_refusals_and_notifications() {
+        assert!(matches!(
+            decode(r#"{"jsonrpc":"2.0","id":3,"result":{"a":1}}"#),
+            Incoming::Answer {
+                id: 3,
+                outcome: Ok(_)
+            }
+        ));
+        assert!(matches!(
+            decode(r#"{"jsonrpc":"2.0","id":4,"error":{"code":-32001,"message":"no"}}"#),
+            Incoming::Answer {
+                id: 4,
+                outcome: Err(AgentError::Refused { code: -32001, .. })
+            }
+        ));
+        assert!(
+            matches!(decode(r#"{"jsonrpc":"2.0","id":null,"error":{"message":"bad"}}"#), Incoming::RefusedUnread(m) if m == "bad")
+        );
+        assert!(matches!(
+            decode(r#"{"jsonrpc":"2.0","method":"modules/loaded","params":{"modules":[{"path":"/a.mjs","format":"esm","hash":"h"}]}}"#),
+            Incoming::Notification(AgentNotification::ModulesLoaded(m)) if m.len() == 1
+        ));
+        assert!(matches!(decode("garbage"), Incoming::Ignored));
+        assert!(matches!(
+            decode(r#"{"method":"modules/loaded","params":{"modules":7}}"#),
+            Incoming::Ignored
+        ));
     }
 }

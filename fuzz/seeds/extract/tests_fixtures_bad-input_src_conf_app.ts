@@ -1,0 +1,2 @@
+import { tool } from '@x/tool';
+export const label: string = String(tool);

@@ -1,0 +1,5 @@
+import { stamp } from './util.mjs';
+
+export function helper(msg) {
+  console.log(stamp(), msg);
+}

@@ -1,0 +1,7 @@
+import { helper } from './helper.mjs';
+
+export default {
+  register() {
+    helper('plugin registered');
+  },
+};

@@ -1,0 +1,6 @@
+let calls = 0;
+
+export function stamp() {
+  calls += 1;
+  return `#${calls}`;
+}

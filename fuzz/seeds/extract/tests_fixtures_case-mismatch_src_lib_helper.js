@@ -1,0 +1,2 @@
+'use strict';
+module.exports = { columns: () => process.stdout.columns || 80 };

@@ -1,0 +1,4 @@
+import x from './Utils.js';
+import same from './utils.js';
+
+console.log(x.next(), same.next());

@@ -1,0 +1,3 @@
+'use strict';
+let counter = 0;
+module.exports = { next: () => ++counter };

@@ -1,0 +1,2 @@
+import { missing } from './nowhere.mjs';
+console.log(missing);

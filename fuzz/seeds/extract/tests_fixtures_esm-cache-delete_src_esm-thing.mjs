@@ -1,0 +1,1 @@
+export const thing = { created: Date.now() };

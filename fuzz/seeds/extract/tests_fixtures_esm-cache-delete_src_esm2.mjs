@@ -1,0 +1,3 @@
+export default function esm2() {
+  return 'esm2';
+}

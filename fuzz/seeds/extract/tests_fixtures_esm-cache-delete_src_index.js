@@ -1,0 +1,4 @@
+'use strict';
+const { refresh } = require('./hot.js');
+
+setInterval(refresh, 5000).unref();

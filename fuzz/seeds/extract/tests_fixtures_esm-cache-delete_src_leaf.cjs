@@ -1,0 +1,2 @@
+'use strict';
+module.exports = { flags: { beta: process.env.BETA === '1' } };

@@ -1,0 +1,5 @@
+import { render } from './c.mjs';
+
+export function route(path) {
+  return render(path);
+}

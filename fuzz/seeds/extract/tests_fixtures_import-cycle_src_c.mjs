@@ -1,0 +1,5 @@
+import { name } from './a.mjs';
+
+export function render(path) {
+  return `${name}:${path}`;
+}

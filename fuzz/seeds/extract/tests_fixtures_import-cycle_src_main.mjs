@@ -1,0 +1,2 @@
+import { start } from './a.mjs';
+start();

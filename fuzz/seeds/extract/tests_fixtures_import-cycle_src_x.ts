@@ -1,0 +1,5 @@
+import type { Child } from './y.js';
+
+export interface Parent {
+  children: Child[];
+}

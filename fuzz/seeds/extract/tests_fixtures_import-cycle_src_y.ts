@@ -1,0 +1,5 @@
+import type { Parent } from './x.js';
+
+export interface Child {
+  parent: Parent;
+}

@@ -1,0 +1,1 @@
+module.exports = { oldFormat: (d) => String(d) };
