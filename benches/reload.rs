@@ -3,7 +3,7 @@
 //!     cargo build --release
 //!     cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] [--edits 20]
 //!         [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--reloads 1000]
-//!         [--heap-modules 1000] [--node PATH] [--keep DIR] [--verbose]
+//!         [--heap-modules 1000] [--node PATH] [--poll-us 250] [--keep DIR] [--verbose]
 //!
 //! Generates apps of N modules (ES modules or CommonJS: a layered DAG with fan-in, every module
 //! doing some top-level work, an entry that imports the top-level modules and answers an HTTP
@@ -16,7 +16,7 @@
 //! Then the heap growth over `--reloads` leaf edits under `modgraph run`.
 //!
 //! The edit is a plain write (open with truncate, write, close: how editors without "atomic
-//! save" write). The probe is polled over a fresh TCP connection every 0.25 ms.
+//! save" write). The probe is polled over a fresh TCP connection every 0.25 ms (`--poll-us`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,7 +35,8 @@ const DYNOHOT: &str = "dynohot@1.2.1";
 const TOP: usize = 10;
 /// Children per module (plus one shared import for fan-in).
 const BRANCH: usize = 4;
-const POLL_GAP: Duration = Duration::from_micros(250);
+/// Pause between two probes, in microseconds (`--poll-us`).
+static POLL_GAP_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(250);
 const START_PATIENCE: Duration = Duration::from_secs(180);
 const EDIT_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -522,7 +523,9 @@ fn wait_for_version(
         if since.elapsed() > patience {
             return None;
         }
-        std::thread::sleep(POLL_GAP);
+        std::thread::sleep(Duration::from_micros(
+            POLL_GAP_US.load(std::sync::atomic::Ordering::Relaxed),
+        ));
     }
 }
 
@@ -934,6 +937,10 @@ fn main() {
     let heap_modules = number("--heap-modules", 1000);
     let verbose = args.iter().any(|a| a == "--verbose");
     let node = flag("--node").unwrap_or_else(|| "node".to_owned());
+    POLL_GAP_US.store(
+        number("--poll-us", 250) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
 
     let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph");
     if !binary.exists() {
@@ -979,12 +986,13 @@ fn main() {
     println!(
         "node {}, {cores} cores; {edits} leaf edits per row after one warm-up edit (plain write); probe polled every {} µs",
         env.node_version,
-        POLL_GAP.as_micros()
+        POLL_GAP_US.load(std::sync::atomic::Ordering::Relaxed)
     );
     if let Some(why) = &tools_problem {
         println!("npm tools unavailable: {why}");
     }
 
+    let load_at_start = load_average();
     let mut rows: Vec<String> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut heap_rows: Vec<String> = Vec::new();
@@ -1103,9 +1111,21 @@ fn main() {
             println!("- {line}");
         }
     }
+    println!(
+        "\nload average at the start / end: {load_at_start} / {}",
+        load_average()
+    );
     if let Some(dir) = keep {
         println!("\napps kept in {}", dir.display());
     }
+}
+
+/// The 1-minute load average: other work on the machine shows in the figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn fmt_count(n: usize) -> String {
