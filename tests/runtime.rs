@@ -372,6 +372,50 @@ fn mixed_app_reloads_commonjs_under_an_es_module_entry() {
     }
 }
 
+/// A computed `require` (the static graph cannot see it) that runs after the process's edges
+/// were last read: editing the file it loads still reloads its importers.
+#[test]
+fn cjs_require_made_after_a_reload_is_followed() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let mut files = cjs_app();
+        files.push((
+            "view.cjs",
+            "const { fmt } = require('./format.cjs');\n\
+             exports.render = () => `view(${fmt()},${require('./' + 'late.cjs').late})`;\n"
+                .into(),
+        ));
+        files.retain(|(name, text)| *name != "view.cjs" || text.contains("late"));
+        files.push(("late.cjs", "exports.late = 'l1';\n".into()));
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let mut app = App::start(&node, &files, "main.cjs");
+        // A reload that leaves view.cjs alone: the process's edges are read now.
+        app.write("state.cjs", "let n = 10;\nexports.counter = () => ++n;\n");
+        let line = app.expect_reloaded();
+        assert!(!line.contains("view.cjs"), "{line}");
+        // The first render requires late.cjs: a new edge of the old view.cjs.
+        let first = app.probe();
+        assert!(
+            first.starts_with("state: view(v1,l1) count=11 pid="),
+            "{first}"
+        );
+        // `modgraph run` hears of late.cjs through a `modules/loaded` notification; a save that
+        // arrives before it is not known as a loaded file (no reload).
+        std::thread::sleep(Duration::from_millis(300));
+        app.write("late.cjs", "exports.late = 'l2';\n");
+        let line = app.expect_reloaded();
+        assert!(
+            line.contains("late.cjs") && line.contains("view.cjs") && line.contains("main.cjs"),
+            "{line}"
+        );
+        let second = app.probe();
+        assert!(
+            second.starts_with("state: view(v1,l2) count=12 pid="),
+            "{second}"
+        );
+    }
+}
+
 const SERVER: &str = r#"import http from 'node:http';
 import { handle } from './handler.mjs';
 let current = handle;

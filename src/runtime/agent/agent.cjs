@@ -27,6 +27,8 @@ const state = {
   modules: new Map(),
   /** path -> Set(path): static ESM edges seen by the resolve hook (importer -> imported) */
   esmEdges: new Map(),
+  /** path -> Set(path): the same edges the other way (imported -> importers) */
+  esmImporters: new Map(),
   /** path -> generation: members of past reloads load under `?mgv=<generation>` */
   versions: new Map(),
   /** path -> { current, pending } hot contexts */
@@ -65,10 +67,21 @@ function recordEsmEdge(parent, child) {
   let children = state.esmEdges.get(parent);
   if (!children) state.esmEdges.set(parent, (children = new Set()));
   children.add(child);
+  let parents = state.esmImporters.get(child);
+  if (!parents) state.esmImporters.set(child, (parents = new Set()));
+  parents.add(parent);
 }
 
 function forgetEsmEdges(parent) {
+  const children = state.esmEdges.get(parent);
+  if (!children) return;
   state.esmEdges.delete(parent);
+  for (const child of children) {
+    const parents = state.esmImporters.get(child);
+    if (!parents) continue;
+    parents.delete(parent);
+    if (parents.size === 0) state.esmImporters.delete(child);
+  }
 }
 
 // CommonJS: record every compiled project file; `module.children` already holds its edges.
@@ -238,20 +251,86 @@ function runDispose(context, data) {
 // ---------------------------------------------------------------------------------------------
 // Reload
 
-/** Importers of each loaded project module, from the process itself. */
-function runtimeImporters() {
-  const importers = new Map();
-  const add = (child, parent) => {
-    let set = importers.get(child);
-    if (!set) importers.set(child, (set = new Set()));
-    set.add(parent);
-  };
-  for (const [parent, children] of state.esmEdges) for (const child of children) add(child, parent);
-  for (const [file, mod] of Object.entries(Module._cache)) {
-    if (!isProjectFile(file) || !mod || !Array.isArray(mod.children)) continue;
-    for (const child of mod.children) if (child && isProjectFile(child.filename)) add(child.filename, file);
+// CommonJS edges live in `module.children`, which Node appends to on every require. Their
+// reverse index is kept up to date at each reload: a module whose `children` array is the one
+// seen last time, and no longer, only adds its new tail; a new array (a module evaluated again)
+// is read whole. A reload thus costs one pass over the cache keys, not over every edge.
+const cjsIndex = {
+  /** file -> { module, children, length } as last read */
+  seen: new Map(),
+  /** parent file -> Set(child file): project children only */
+  children: new Map(),
+  /** child file -> Set(parent file), parents of any kind (also under node_modules) */
+  parents: new Map(),
+};
+
+function cjsForget(parent) {
+  const children = cjsIndex.children.get(parent);
+  if (!children) return;
+  cjsIndex.children.delete(parent);
+  for (const child of children) {
+    const parents = cjsIndex.parents.get(child);
+    if (!parents) continue;
+    parents.delete(parent);
+    if (parents.size === 0) cjsIndex.parents.delete(child);
   }
-  return importers;
+}
+
+function cjsAdd(parent, list, from) {
+  let children = cjsIndex.children.get(parent);
+  for (let i = from; i < list.length; i++) {
+    const child = list[i] && list[i].filename;
+    if (!isProjectFile(child)) continue;
+    if (!children) cjsIndex.children.set(parent, (children = new Set()));
+    children.add(child);
+    let parents = cjsIndex.parents.get(child);
+    if (!parents) cjsIndex.parents.set(child, (parents = new Set()));
+    parents.add(parent);
+  }
+}
+
+function refreshCjsIndex() {
+  const cache = Module._cache;
+  let present = 0;
+  for (const file in cache) {
+    present += 1;
+    const mod = cache[file];
+    const list = mod && Array.isArray(mod.children) ? mod.children : null;
+    const known = cjsIndex.seen.get(file);
+    if (known && known.module === mod && known.children === list && (!list || known.length === list.length)) continue;
+    if (known && known.module === mod && known.children === list && list && known.length < list.length) {
+      cjsAdd(file, list, known.length);
+    } else {
+      cjsForget(file);
+      if (list) cjsAdd(file, list, 0);
+    }
+    cjsIndex.seen.set(file, { module: mod, children: list, length: list ? list.length : 0 });
+  }
+  if (present !== cjsIndex.seen.size) {
+    // Entries deleted from require.cache: their edges go too.
+    for (const file of cjsIndex.seen.keys()) {
+      if (!(file in cache)) {
+        cjsIndex.seen.delete(file);
+        cjsForget(file);
+      }
+    }
+  }
+}
+
+/** Importers of loaded project modules, from the process itself: `get(file)` -> Set. */
+function runtimeImporters() {
+  refreshCjsIndex();
+  const memo = new Map();
+  return {
+    get(file) {
+      let set = memo.get(file);
+      if (set) return set;
+      set = new Set(state.esmImporters.get(file));
+      for (const parent of cjsIndex.parents.get(file) || []) if (isProjectFile(parent)) set.add(parent);
+      memo.set(file, set);
+      return set;
+    },
+  };
 }
 
 /**
@@ -480,8 +559,14 @@ function safeResolve(context, dep) {
 function relinkCjsChildren(savedCjs) {
   if (savedCjs.size === 0) return;
   const replaced = new Map();
-  for (const [file, old] of savedCjs) replaced.set(old, Module._cache[file]);
-  for (const mod of Object.values(Module._cache)) {
+  const parents = new Set();
+  for (const [file, old] of savedCjs) {
+    replaced.set(old, Module._cache[file]);
+    // The index was refreshed when the reload was planned: it knows every parent.
+    for (const parent of cjsIndex.parents.get(file) || []) parents.add(parent);
+  }
+  for (const parent of parents) {
+    const mod = Module._cache[parent];
     if (!mod || !Array.isArray(mod.children) || mod.children.length === 0) continue;
     let touched = false;
     const next = [];
