@@ -1,7 +1,7 @@
 //! `modgraph run`: start Node with the agent, watch the workspace, and reload the affected
 //! subgraph on every save instead of restarting the process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -385,26 +385,21 @@ async fn reload_loop(
     let Some((client, mut notifications)) = connect_when_ready(&endpoint, &token).await else {
         return;
     };
-    let mut workspace = workspace.await.ok().flatten();
-    let mut loaded: HashMap<PathBuf, String> = HashMap::new();
+    let mut reloader = Reloader {
+        workspace: workspace.await.ok().flatten(),
+        loaded: HashMap::new(),
+        unseen: HashSet::new(),
+        root,
+    };
     if let Ok(modules) = client.modules().await {
-        for module in modules {
-            loaded.insert(module.path, module.hash);
-        }
+        reloader.note_loaded(modules);
     }
-    let mut pending: Vec<PathBuf> = Vec::new();
     let mut last_reload: Option<std::time::Instant> = None;
     loop {
+        let mut pending: Vec<PathBuf> = Vec::new();
         tokio::select! {
             notification = notifications.recv() => match notification {
-                Some(AgentNotification::ModulesLoaded(modules)) => {
-                    for module in modules {
-                        loaded.insert(module.path, module.hash);
-                    }
-                }
-                Some(AgentNotification::ReloadFinished(result)) => {
-                    eprintln!("modgraph: (requested by another client) {}", runtime::report::describe(&result, &root));
-                }
+                Some(notification) => pending.extend(reloader.note(notification)),
                 None => return,
             },
             event = events.recv() => {
@@ -423,72 +418,121 @@ async fn reload_loop(
                         pending.push(path);
                     }
                 }
-                while let Ok(notification) = notifications.try_recv() {
-                    match notification {
-                        AgentNotification::ModulesLoaded(modules) => {
-                            for module in modules {
-                                loaded.insert(module.path, module.hash);
-                            }
-                        }
-                        AgentNotification::ReloadFinished(result) => eprintln!(
-                            "modgraph: (requested by another client) {}",
-                            runtime::report::describe(&result, &root)
-                        ),
-                    }
-                }
-                let changed = changed_files(std::mem::take(&mut pending), &mut loaded);
-                if let Some(ws) = workspace.as_mut() {
-                    for path in &changed {
-                        ws.apply(FileChange::Changed(path.clone()));
-                    }
-                }
-                if changed.is_empty() {
-                    continue;
-                }
-                let params = match &workspace {
-                    Some(ws) => runtime::plan::reload_params(ws.graph(), &changed),
-                    None => ReloadParams { changed: changed.clone(), ..ReloadParams::default() },
-                };
-                let outcome = client.reload(&params).await;
-                last_reload = Some(std::time::Instant::now());
-                match outcome {
-                    Ok(mut result) => {
-                        runtime::locate_syntax_error(&mut result, &changed);
-                        eprintln!("modgraph: {}", runtime::report::describe(&result, &root));
-                    }
-                    Err(error) => {
-                        eprintln!("modgraph: reload failed: {error}");
-                        if matches!(error, runtime::AgentError::Closed) {
-                            return;
-                        }
-                    }
-                }
             }
         }
+        while let Ok(notification) = notifications.try_recv() {
+            pending.extend(reloader.note(notification));
+        }
+        let changed = reloader.changed_files(pending);
+        if changed.is_empty() {
+            continue;
+        }
+        if !reloader.reload(&client, changed).await {
+            return;
+        }
+        last_reload = Some(std::time::Instant::now());
     }
 }
 
-/// Loaded files whose content differs from what the process evaluated (or last tried).
-fn changed_files(paths: Vec<PathBuf>, loaded: &mut HashMap<PathBuf, String>) -> Vec<PathBuf> {
-    let mut changed = Vec::new();
-    for path in paths {
-        let Some(known) = loaded.get_mut(&path) else {
-            continue;
-        };
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        let hash = content_hash(&bytes);
-        if *known != hash {
-            // Remember the attempt: the same content is not tried twice (a failed version
-            // waits for the next edit).
-            *known = hash;
-            if !changed.contains(&path) {
-                changed.push(path);
+/// What `modgraph run` knows of the process: the static graph, what the process loaded, and
+/// saved files it has not heard of yet.
+struct Reloader {
+    workspace: Option<Workspace>,
+    /// Loaded file → the content hash the process evaluated (or the last one tried).
+    loaded: HashMap<PathBuf, String>,
+    /// Saved files the process had not reported as loaded when they changed: a file loaded for
+    /// the first time a moment before its save is reloaded once the process reports it.
+    unseen: HashSet<PathBuf>,
+    root: PathBuf,
+}
+
+/// At most this many unseen saved files are remembered (most saves are of files never loaded).
+const UNSEEN_LIMIT: usize = 10_000;
+
+impl Reloader {
+    /// Takes in a notification; returns files that changed before the process reported them.
+    fn note(&mut self, notification: AgentNotification) -> Vec<PathBuf> {
+        match notification {
+            AgentNotification::ModulesLoaded(modules) => self.note_loaded(modules),
+            AgentNotification::ReloadFinished(result) => {
+                eprintln!(
+                    "modgraph: (requested by another client) {}",
+                    runtime::report::describe(&result, &self.root)
+                );
+                Vec::new()
             }
         }
     }
-    changed
+
+    fn note_loaded(&mut self, modules: Vec<runtime::LoadedModule>) -> Vec<PathBuf> {
+        let mut late = Vec::new();
+        for module in modules {
+            if self.unseen.remove(&module.path)
+                && std::fs::read(&module.path)
+                    .is_ok_and(|bytes| content_hash(&bytes) != module.hash)
+            {
+                late.push(module.path.clone());
+            }
+            self.loaded.insert(module.path, module.hash);
+        }
+        late
+    }
+
+    /// Loaded files whose content differs from what the process evaluated (or last tried). The
+    /// same content is not tried twice: a failed version waits for the next edit.
+    fn changed_files(&mut self, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+        let mut changed = Vec::new();
+        for path in paths {
+            let Some(known) = self.loaded.get_mut(&path) else {
+                if self.unseen.len() >= UNSEEN_LIMIT {
+                    self.unseen.clear();
+                }
+                self.unseen.insert(path);
+                continue;
+            };
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let hash = content_hash(&bytes);
+            if *known != hash {
+                *known = hash;
+                if !changed.contains(&path) {
+                    changed.push(path);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Sends one reload and prints its line. `false` when the process has gone.
+    async fn reload(&mut self, client: &AgentClient, changed: Vec<PathBuf>) -> bool {
+        if let Some(ws) = self.workspace.as_mut() {
+            for path in &changed {
+                ws.apply(FileChange::Changed(path.clone()));
+            }
+        }
+        let params = match &self.workspace {
+            Some(ws) => runtime::plan::reload_params(ws.graph(), &changed),
+            None => ReloadParams {
+                changed: changed.clone(),
+                ..ReloadParams::default()
+            },
+        };
+        match client.reload(&params).await {
+            Ok(mut result) => {
+                runtime::locate_syntax_error(&mut result, &changed);
+                eprintln!(
+                    "modgraph: {}",
+                    runtime::report::describe(&result, &self.root)
+                );
+                true
+            }
+            Err(error) => {
+                eprintln!("modgraph: reload failed: {error}");
+                !matches!(error, runtime::AgentError::Closed)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
