@@ -41,9 +41,17 @@ function elapsed() {
   return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 }
 
+const STEP_LIMIT = 300_000; // a step that hangs (a browser that stopped answering) fails
+
 async function step(name, fn) {
+  let limit;
   try {
-    await fn();
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        limit = setTimeout(() => reject(new Error(`the step took longer than ${STEP_LIMIT / 1000} s`)), STEP_LIMIT);
+      }),
+    ]);
   } catch (error) {
     console.log(`not ok - ${name}\n${error && error.stack ? error.stack : error}`);
     if (page) {
@@ -53,8 +61,10 @@ async function step(name, fn) {
       const toasts = await page.locator('.notifications-toasts').innerText().catch(() => '');
       console.log(`notifications: ${JSON.stringify(toasts)}`);
     }
-    await shutdown();
+    await Promise.race([shutdown(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
     process.exit(1);
+  } finally {
+    clearTimeout(limit);
   }
   passed += 1;
   console.log(`ok ${passed} - ${name} (${elapsed()})`);
@@ -189,8 +199,13 @@ async function runCommand(title) {
   await quickInput(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: TIMEOUT });
+  const input = page.locator('.quick-input-widget .quick-input-box input');
   await page.keyboard.press('Enter');
-  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: TIMEOUT }).catch(() => {});
+  // The palette closes, or the command's own quick pick takes its place.
+  await until(
+    `the Command Palette to run "${title}"`,
+    async () => !(await input.isVisible()) || (await input.inputValue()) !== `>${title}`,
+  );
 }
 
 /** Types `replacement` over the first `text` of the active editor, as a person would: Find
@@ -244,6 +259,14 @@ const codeServer = start(
 );
 const url = `http://127.0.0.1:${port}`;
 process.on('SIGTERM', () => void shutdown().then(() => process.exit(143)));
+// Whatever happens, no code-server or app outlives the test.
+process.on('exit', () => {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  }
+});
 
 await step('code-server answers on 127.0.0.1', async () => {
   await until(
@@ -382,6 +405,23 @@ await step('modgraph: Show Module Graph draws the modules around main.js with th
     }
   }
   await shot('5-module-graph.png');
+});
+
+await step('modgraph: List Attached Runtimes and Show Dependents list the app and the importers', async () => {
+  await runCommand('modgraph: List Attached Runtimes');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: /node \d+/ }).first().waitFor({ timeout: TIMEOUT });
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'app.mjs' }).first().waitFor({ timeout: TIMEOUT });
+  await page.keyboard.press('Escape');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: TIMEOUT });
+  await openFile('src/greeting.js');
+  await runCommand('modgraph: Show Dependents');
+  const title = page.locator('.quick-input-widget .quick-input-title', { hasText: 'import src/greeting.js' });
+  await title.waitFor({ timeout: TIMEOUT });
+  for (const importer of ['src/main.js', 'src/index.js']) {
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: importer }).first().waitFor({ timeout: TIMEOUT });
+  }
+  await shot('6-dependents.png');
+  await page.keyboard.press('Escape');
 });
 
 await shutdown();
