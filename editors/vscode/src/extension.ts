@@ -109,8 +109,14 @@ async function startClient(): Promise<void> {
     outputChannel: output,
     initializationOptions: settings === undefined ? undefined : { modgraph: settings },
     middleware: {
-      // Indexing progress goes to the status bar item (clicking it cancels).
-      handleWorkDoneProgress: (token, params) => status.progress(token, params),
+      // Indexing progress goes to the status bar item (clicking it cancels) instead of the
+      // client's own indicator, which only gets the end to clean up.
+      handleWorkDoneProgress: (token, params, next) => {
+        status.progress(token, params);
+        if (params.kind === 'end') {
+          next(token, params);
+        }
+      },
       // The server's reload code action: show what the reload did.
       executeCommand: async (command, args, next) => {
         const answer: unknown = await next(command, args);

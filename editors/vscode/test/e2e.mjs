@@ -424,6 +424,38 @@ await step('modgraph: List Attached Runtimes and Show Dependents list the app an
   await page.keyboard.press('Escape');
 });
 
+/** The extension's log (its output channel), as VS Code writes it. */
+function extensionLog() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        walk(full);
+      } else if (/modgraph.*\.log$/.test(entry.name)) {
+        found.push(fs.readFileSync(full, 'utf8'));
+      }
+    }
+  };
+  walk(path.join(opt['user-data-dir'], 'logs'));
+  return found.join('\n');
+}
+
+await step('a rule level set in the settings reaches the running server; removing it brings modgraph.json back', async () => {
+  // The workspace's settings, as "Preferences: Open Workspace Settings (JSON)" would write them.
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  const file = path.join(workspace, '.vscode', 'settings.json');
+  fs.writeFileSync(file, JSON.stringify({ 'modgraph.rules': { 'stale-import/missing-export': 'off' } }, null, 2));
+  await expectProblems('no stale-import/missing-export in report.js', (p) => !has(p, 'report.js', 'stale-import/missing-export'));
+  const starts = (extensionLog().match(/starting .* lsp --stdio/g) ?? []).length;
+  if (starts !== 1) {
+    throw new Error(`the server was started ${starts} times; the setting should reach it without a restart`);
+  }
+  await until('the settings in the log', async () => /settings changed: .*"stale-import\/missing-export":"off"/.test(extensionLog()));
+  fs.writeFileSync(file, '{}\n');
+  await expectProblems('stale-import/missing-export in report.js again', (p) => has(p, 'report.js', 'stale-import/missing-export'));
+});
+
 await shutdown();
 console.log(`all ${passed} steps passed in ${elapsed()}`);
 process.exit(0);
