@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 
 let panel: vscode.WebviewPanel | undefined;
+/** The panel's message handler for the file it shows now. */
+let listener: vscode.Disposable | undefined;
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -49,6 +51,8 @@ export async function showGraph(
     });
     panel.onDidDispose(() => {
       panel = undefined;
+      listener?.dispose();
+      listener = undefined;
     });
   } else {
     panel.reveal(vscode.ViewColumn.Beside);
@@ -67,7 +71,8 @@ export async function showGraph(
     }
     current.webview.html = page(current.webview, media, name, depth, highlight(text, uri.fsPath));
   };
-  current.webview.onDidReceiveMessage(async (message: { open?: string; depth?: number }) => {
+  listener?.dispose();
+  listener = current.webview.onDidReceiveMessage(async (message: { open?: string; depth?: number }) => {
     if (typeof message.depth === 'number' && message.depth >= 1 && message.depth <= 9) {
       depth = message.depth;
       await draw();
