@@ -396,8 +396,15 @@ await step('modgraph: Reload Subgraph of Current File reloads the saved change i
 await step('modgraph: Show Module Graph draws the modules around main.js with the bundled Mermaid', async () => {
   await openFile('src/main.js');
   await runCommand('modgraph: Show Module Graph');
+  await page.locator('.tabs-container .tab.active', { hasText: 'Module graph' }).waitFor({ timeout: TIMEOUT });
   const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
-  await frame.locator('#graph[data-rendered="true"] svg').waitFor({ timeout: TIMEOUT });
+  try {
+    await frame.locator('#graph[data-rendered="true"] svg').waitFor({ timeout: TIMEOUT });
+  } catch (error) {
+    const shown = await frame.locator('body').innerText({ timeout: 5_000 }).catch((e) => `(no webview text: ${e.message})`);
+    const frames = await page.locator('iframe.webview').count();
+    throw new Error(`${error.message}\nwebview frames: ${frames}; the panel shows: ${shown}`);
+  }
   const labels = await frame.locator('#graph svg g.node').allTextContents();
   for (const wanted of ['src/main.js', 'src/index.js', 'src/dates.js', 'src/greeting.js']) {
     if (!labels.some((l) => l.includes(wanted))) {
