@@ -1,0 +1,3 @@
+export function message() {
+  return 'version 1';
+}

@@ -1,0 +1,5 @@
+import { run } from './main.js';
+import { report } from './report.js';
+
+run();
+report();
