@@ -128,7 +128,19 @@ impl Runtimes {
 
     async fn attach(self: Arc<Self>, record: discovery::RuntimeRecord) {
         let pid = record.pid;
-        let connected = AgentClient::connect(&record.endpoint, &record.token).await;
+        // The record can appear a moment before the endpoint accepts (or under load, the
+        // first attempt can fail): try again for a few seconds before waiting for the next
+        // change in the discovery folder.
+        let mut delay = std::time::Duration::from_millis(10);
+        let mut connected = AgentClient::connect(&record.endpoint, &record.token).await;
+        for _ in 0..12 {
+            if !matches!(connected, Err(crate::runtime::AgentError::Connect { .. })) {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_millis(1000));
+            connected = AgentClient::connect(&record.endpoint, &record.token).await;
+        }
         let (client, mut notifications) = match connected {
             Ok(pair) => pair,
             Err(error) => {
