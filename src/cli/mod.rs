@@ -64,8 +64,8 @@ pub enum Command {
         /// Start the program but do not watch files (reload with `modgraph reload`).
         #[arg(long)]
         no_watch: bool,
-        /// A burst of saves (several files at once, or saves right after a reload) reloads once
-        /// it has been quiet this long; a single save reloads at once.
+        /// A burst of saves (several files queued at once) reloads once it has been quiet this
+        /// long; a single save reloads at once.
         #[arg(long, value_name = "MS", default_value_t = 20)]
         debounce: u64,
         /// Workspace folder to watch (default: the current folder).

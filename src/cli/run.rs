@@ -394,7 +394,6 @@ async fn reload_loop(
     if let Ok(modules) = client.modules().await {
         reloader.note_loaded(modules);
     }
-    let mut last_reload: Option<std::time::Instant> = None;
     loop {
         let mut pending: Vec<PathBuf> = Vec::new();
         tokio::select! {
@@ -409,11 +408,10 @@ async fn reload_loop(
                 while let Ok(path) = events.try_recv() {
                     pending.push(path);
                 }
-                // One save reloads at once. A burst (several files at once, or saves right after
-                // a reload) waits until it has been quiet for `debounce`, then reloads once.
-                let in_burst = pending.len() > 1
-                    || last_reload.is_some_and(|at: std::time::Instant| at.elapsed() < debounce);
-                if in_burst {
+                // One save reloads at once. A burst (several files queued at once, such as the
+                // rest of a checkout that arrived during the previous reload) waits until it
+                // has been quiet for `debounce`, then reloads once.
+                if pending.len() > 1 {
                     while let Ok(Some(path)) = tokio::time::timeout(debounce, events.recv()).await {
                         pending.push(path);
                     }
@@ -430,7 +428,6 @@ async fn reload_loop(
         if !reloader.reload(&client, changed).await {
             return;
         }
-        last_reload = Some(std::time::Instant::now());
     }
 }
 
