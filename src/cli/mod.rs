@@ -21,7 +21,7 @@ use crate::workspace::{Workspace, WorkspaceOptions};
 #[command(
     name = "modgraph",
     version,
-    about = "The module graph of a Node.js workspace: stale imports and duplicate module instances"
+    about = "The module graph of a Node.js workspace: stale imports, duplicate module instances, and reloading the affected subgraph in running Node processes"
 )]
 pub struct Cli {
     #[command(subcommand)]
