@@ -45,6 +45,9 @@ pub struct Config {
     /// Extra resolver conditions (e.g. `"development"`), added to `node` + `import`/`require`.
     #[serde(default)]
     pub conditions: Vec<String>,
+    /// At most this many workspace source files are indexed (default 200,000).
+    #[serde(default, rename = "maxFiles")]
+    pub max_files: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -119,3 +119,31 @@ fn bad_usage_exits_2() {
         .expect("the modgraph binary runs");
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn a_workspace_over_max_files_indexes_the_first_ones_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("modgraph.json"), r#"{ "maxFiles": 3 }"#).expect("write");
+    for name in ["a", "b", "c", "d", "e"] {
+        // `e.mjs` would report a missing module, but it is past the limit.
+        let text = if name == "e" {
+            "import './gone.mjs';\n"
+        } else {
+            "export {};\n"
+        };
+        std::fs::write(dir.path().join(format!("{name}.mjs")), text).expect("write");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("the modgraph binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stderr.contains("5 source files, more than the limit of 3") && stderr.contains("maxFiles"),
+        "stderr: {stderr}"
+    );
+    assert!(stdout.contains("in 3 files"), "stdout: {stdout}");
+    assert_eq!(output.status.code(), Some(0), "stdout: {stdout}");
+}

@@ -209,6 +209,9 @@ fn ms(d: std::time::Duration) -> f64 {
 }
 
 fn print_notes(workspace: &Workspace) {
+    if let Some(message) = workspace.file_limit_message() {
+        eprintln!("note: {message}");
+    }
     for (path, note) in workspace.notes() {
         eprintln!("note: {}: {note}", path.display());
     }

@@ -312,6 +312,9 @@ impl Session {
                 let modules = workspace.graph().modules().count();
                 let (end, log) = index_message(&task.load, started);
                 self.log.extend(log);
+                if let Some(message) = workspace.file_limit_message() {
+                    self.log.push((true, format!("modgraph: {message}")));
+                }
                 self.log.push((
                     false,
                     format!(

@@ -88,7 +88,12 @@ pub struct Workspace {
     /// Counts loaded files and carries a cancel; a fresh handle once the first load is over,
     /// so that a cancelled load does not stop later changes.
     progress: Arc<LoadProgress>,
+    /// The walk found more source files than `maxFiles`: (found, limit).
+    file_limit: Option<(usize, usize)>,
 }
+
+/// How many workspace files are indexed at most unless `maxFiles` says otherwise.
+pub const DEFAULT_MAX_FILES: usize = 200_000;
 
 /// One import site as the graph-wide rules see it: kind, specifier, query, flags, target.
 type SiteShape<'m> = (
@@ -205,6 +210,16 @@ impl Workspace {
     }
 
     /// Files that could not be used, with the reason (sorted by path).
+    /// When the walk found more source files than the limit: what to tell the user.
+    pub fn file_limit_message(&self) -> Option<String> {
+        let (found, limit) = self.file_limit?;
+        Some(format!(
+            "the workspace has {found} source files, more than the limit of {limit}: only the first \
+             {limit} (in path order) are indexed. Ignore generated or vendored folders with \
+             \"ignore\" in modgraph.json, or raise \"maxFiles\""
+        ))
+    }
+
     pub fn notes(&self) -> Vec<(PathBuf, String)> {
         let mut notes: Vec<(PathBuf, String)> = self
             .caches
@@ -655,9 +670,17 @@ impl Workspace {
             options,
             structure_changed: true,
             progress,
+            file_limit: None,
         };
         let started = std::time::Instant::now();
-        let files: Vec<PathBuf> = ws.filter.walk();
+        let mut files: Vec<PathBuf> = ws.filter.walk();
+        let limit = ws.config.max_files.unwrap_or(DEFAULT_MAX_FILES);
+        if files.len() > limit {
+            // The same files every time: the first ones in path order.
+            files.sort();
+            ws.file_limit = Some((files.len(), limit));
+            files.truncate(limit);
+        }
         ws.stats.walk = started.elapsed();
         let loaded = loader::load_all(
             &files,
