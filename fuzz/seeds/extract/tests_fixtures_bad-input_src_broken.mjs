@@ -1,6 +1,0 @@
-export function ok() {
-  return 1;
-}
-
-export const = ;
-export function half( {

@@ -1,2 +1,0 @@
-import { tool } from '@x/tool';
-export const label: string = String(tool);

@@ -1,5 +1,0 @@
-import { stamp } from './util.mjs';
-
-export function helper(msg) {
-  console.log(stamp(), msg);
-}

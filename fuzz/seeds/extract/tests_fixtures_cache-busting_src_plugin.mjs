@@ -1,7 +1,0 @@
-import { helper } from './helper.mjs';
-
-export default {
-  register() {
-    helper('plugin registered');
-  },
-};

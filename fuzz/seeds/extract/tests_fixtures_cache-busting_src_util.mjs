@@ -1,6 +1,0 @@
-let calls = 0;
-
-export function stamp() {
-  calls += 1;
-  return `#${calls}`;
-}

@@ -1,2 +1,0 @@
-'use strict';
-module.exports = { columns: () => process.stdout.columns || 80 };

@@ -1,3 +1,0 @@
-'use strict';
-let counter = 0;
-module.exports = { next: () => ++counter };

@@ -1,2 +1,0 @@
-import { missing } from './nowhere.mjs';
-console.log(missing);

@@ -1,3 +1,0 @@
-export default function esm2() {
-  return 'esm2';
-}

@@ -1,2 +1,0 @@
-'use strict';
-module.exports = { flags: { beta: process.env.BETA === '1' } };

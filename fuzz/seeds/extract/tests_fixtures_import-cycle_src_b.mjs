@@ -1,5 +1,0 @@
-import { render } from './c.mjs';
-
-export function route(path) {
-  return render(path);
-}

@@ -1,5 +1,0 @@
-import { name } from './a.mjs';
-
-export function render(path) {
-  return `${name}:${path}`;
-}

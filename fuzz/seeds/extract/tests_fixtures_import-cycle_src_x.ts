@@ -1,5 +1,0 @@
-import type { Child } from './y.js';
-
-export interface Parent {
-  children: Child[];
-}

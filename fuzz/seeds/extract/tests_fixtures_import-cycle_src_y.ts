@@ -1,5 +1,0 @@
-import type { Parent } from './x.js';
-
-export interface Child {
-  parent: Parent;
-}

@@ -1,2 +1,0 @@
-export * from './b.js';
-export const alpha = 'a';

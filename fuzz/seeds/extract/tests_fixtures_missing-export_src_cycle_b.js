@@ -1,2 +1,0 @@
-export * from './a.js';
-export const beta = 'b';

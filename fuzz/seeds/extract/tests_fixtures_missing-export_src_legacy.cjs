@@ -1,1 +1,0 @@
-module.exports = { oldFormat: (d) => String(d) };
