@@ -938,75 +938,129 @@ fn a_runtime_folder_too_long_for_a_socket_path_still_works() {
     assert!(app.probe().starts_with("state: view(v2)"));
 }
 
+/// Runs `modgraph ARGS` in `root` with `runtime_dir` as its `XDG_RUNTIME_DIR`.
+fn modgraph_in(root: &Path, runtime_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .args(args)
+        .current_dir(root)
+        .env("XDG_RUNTIME_DIR", runtime_dir)
+        .env("MODGRAPH_CACHE_DIR", root.join(".cache"))
+        .output()
+        .expect("run modgraph")
+}
+
+/// A workspace and a Node process that preloaded the agent itself (no `modgraph run`), with
+/// `modgraph` commands run in that workspace.
+struct Preloaded {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    runtime_dir: PathBuf,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    out: Option<Lines>,
+}
+
+impl Preloaded {
+    fn workspace(files: Vec<(&'static str, String)>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        for (name, text) in files {
+            std::fs::write(root.join(name), text).expect("write fixture");
+        }
+        let runtime_dir = root.join(".runtime");
+        std::fs::create_dir(&runtime_dir).expect("runtime dir");
+        Self {
+            _dir: dir,
+            root,
+            runtime_dir,
+            child: None,
+            stdin: None,
+            out: None,
+        }
+    }
+
+    fn modgraph(&self, args: &[&str]) -> std::process::Output {
+        modgraph_in(&self.root, &self.runtime_dir, args)
+    }
+
+    /// Starts `node <preload> <agent> <entry>` and waits for `ready`.
+    fn start(&mut self, node: &str, preload: &str, agent: &str, entry: &str) -> u32 {
+        let mut child = Command::new(node)
+            .args([preload, agent, entry])
+            .current_dir(&self.root)
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start node");
+        self.stdin = child.stdin.take();
+        let out = Lines::spawn(child.stdout.take().expect("stdout"));
+        out.expect("`ready`", |l| l == "ready");
+        self.out = Some(out);
+        let pid = child.id();
+        self.child = Some(child);
+        pid
+    }
+
+    fn probe(&mut self) -> String {
+        let stdin = self.stdin.as_mut().expect("started");
+        writeln!(stdin, "probe").expect("probe");
+        let out = self.out.as_ref().expect("started");
+        out.expect("`state: …`", |l| l.starts_with("state: "))
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.root.join(name), text).expect("edit");
+    }
+}
+
+impl Drop for Preloaded {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[test]
 fn modgraph_reload_reaches_a_process_that_preloaded_the_commonjs_agent() {
     let node = nodes().remove(0);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = std::fs::canonicalize(dir.path()).expect("canonical");
-    for (name, text) in cjs_app() {
-        std::fs::write(root.join(name), text).expect("write fixture");
-    }
-    let runtime_dir = root.join(".runtime");
-    std::fs::create_dir(&runtime_dir).expect("runtime dir");
-    let modgraph = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_modgraph"))
-            .args(args)
-            .current_dir(&root)
-            .env("XDG_RUNTIME_DIR", &runtime_dir)
-            .env("MODGRAPH_CACHE_DIR", root.join(".cache"))
-            .output()
-            .expect("run modgraph")
-    };
+    let mut app = Preloaded::workspace(cjs_app());
     // Nothing runs yet: a clear error, exit code 2.
-    let none = modgraph(&["reload"]);
+    let none = app.modgraph(&["reload"]);
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("modgraph run"));
 
-    let agent = modgraph(&["agent", "--cjs"]);
+    let agent = app.modgraph(&["agent", "--cjs"]);
     let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
     assert!(agent.ends_with("agent.cjs"), "{agent}");
-    let mut child = Command::new(&node)
-        .args(["--require", &agent, "main.cjs"])
-        .current_dir(&root)
-        .env("XDG_RUNTIME_DIR", &runtime_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start node");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let out = Lines::spawn(child.stdout.take().expect("stdout"));
-    out.expect("`ready`", |l| l == "ready");
-    let probe = |stdin: &mut ChildStdin| {
-        writeln!(stdin, "probe").expect("probe");
-        out.expect("`state: …`", |l| l.starts_with("state: "))
-    };
-    assert!(probe(&mut stdin).starts_with("state: view(v1) count=1"));
+    let pid = app.start(&node, "--require", &agent, "main.cjs");
+    assert!(app.probe().starts_with("state: view(v1) count=1"));
 
     // Up to date: nothing to do.
-    let idle = modgraph(&["reload"]);
+    let idle = app.modgraph(&["reload"]);
     assert!(idle.status.success());
     assert!(
         String::from_utf8_lossy(&idle.stdout).contains("up to date"),
         "{idle:?}"
     );
 
-    std::fs::write(root.join("format.cjs"), "exports.fmt = () => 'v2';\n").expect("edit");
-    let done = modgraph(&["reload", "--json"]);
+    app.write("format.cjs", "exports.fmt = () => 'v2';\n");
+    let done = app.modgraph(&["reload", "--json"]);
     assert!(done.status.success(), "{done:?}");
     let report: serde_json::Value = serde_json::from_slice(&done.stdout).expect("JSON");
-    assert_eq!(report[0]["pid"], child.id());
+    assert_eq!(report[0]["pid"], pid);
     assert_eq!(report[0]["result"]["ok"], true, "{report}");
-    assert!(probe(&mut stdin).starts_with("state: view(v2) count=2"));
+    assert!(app.probe().starts_with("state: view(v2) count=2"));
 
     // A failing version: exit code 1, the old code keeps running.
-    std::fs::write(root.join("format.cjs"), "exports.fmt = () => ;\n").expect("edit");
-    let failed = modgraph(&["reload"]);
+    app.write("format.cjs", "exports.fmt = () => ;\n");
+    let failed = app.modgraph(&["reload"]);
     assert_eq!(failed.status.code(), Some(1));
     let text = String::from_utf8_lossy(&failed.stdout);
     assert!(text.contains("reload failed at format.cjs:1"), "{text}");
-    assert!(probe(&mut stdin).starts_with("state: view(v2) count=3"));
-    let _ = child.kill();
-    let _ = child.wait();
+    assert!(app.probe().starts_with("state: view(v2) count=3"));
 }
 
 #[test]
@@ -1030,42 +1084,17 @@ fn a_process_that_dies_during_a_reload_ends_the_run_with_its_exit_code() {
 #[test]
 fn two_clients_reloading_at_once_are_served_one_after_the_other() {
     let node = nodes().remove(0);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = std::fs::canonicalize(dir.path()).expect("canonical");
-    for (name, text) in esm_app() {
-        std::fs::write(root.join(name), text).expect("write fixture");
-    }
-    let runtime_dir = root.join(".runtime");
-    std::fs::create_dir(&runtime_dir).expect("runtime dir");
-    let modgraph = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_modgraph"))
-            .args(args)
-            .current_dir(&root)
-            .env("XDG_RUNTIME_DIR", &runtime_dir)
-            .env("MODGRAPH_CACHE_DIR", root.join(".cache"))
-            .output()
-            .expect("run modgraph")
-    };
-    let agent = modgraph(&["agent"]);
+    let mut app = Preloaded::workspace(esm_app());
+    let agent = app.modgraph(&["agent"]);
     let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
-    let mut child = Command::new(&node)
-        .args(["--import", &agent, "main.mjs"])
-        .current_dir(&root)
-        .env("XDG_RUNTIME_DIR", &runtime_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start node");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let out = Lines::spawn(child.stdout.take().expect("stdout"));
-    out.expect("`ready`", |l| l == "ready");
-    writeln!(stdin, "probe").expect("probe");
-    out.expect("`state: …`", |l| l.starts_with("state: view(v1)"));
+    app.start(&node, "--import", &agent, "main.mjs");
+    assert!(app.probe().starts_with("state: view(v1)"));
 
-    std::fs::write(root.join("format.mjs"), "export const fmt = () => 'v2';\n").expect("edit");
+    app.write("format.mjs", "export const fmt = () => 'v2';\n");
+    let (root, runtime_dir) = (app.root.clone(), app.runtime_dir.clone());
     let both: Vec<std::process::Output> = std::thread::scope(|scope| {
-        let first = scope.spawn(|| modgraph(&["reload", "format.mjs"]));
-        let second = scope.spawn(|| modgraph(&["reload", "format.mjs"]));
+        let first = scope.spawn(|| modgraph_in(&root, &runtime_dir, &["reload", "format.mjs"]));
+        let second = scope.spawn(|| modgraph_in(&root, &runtime_dir, &["reload", "format.mjs"]));
         vec![first.join().expect("first"), second.join().expect("second")]
     });
     for output in &both {
@@ -1075,9 +1104,6 @@ fn two_clients_reloading_at_once_are_served_one_after_the_other() {
             "{output:?}"
         );
     }
-    writeln!(stdin, "probe").expect("probe");
-    let state = out.expect("`state: …`", |l| l.starts_with("state: "));
+    let state = app.probe();
     assert!(state.starts_with("state: view(v2) count=2"), "{state}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
