@@ -2,6 +2,7 @@
 //!
 //!     cargo build --release
 //!     cargo bench --bench soak_lsp -- <folder> [--ops 100000] [--check-every 1000] [--seed 1]
+//!         [--skip-rule CODE]
 //!
 //! Copies the folder into a temporary folder (edits never touch the original; symbolic links,
 //! such as a linked `node_modules`, are linked again), starts ONE release server on the copy and
@@ -12,6 +13,8 @@
 //! `workspace/didChangeConfiguration`, and the requests hover, references and
 //! `workspace/diagnostic`. The latency of an operation is the time until the server answers it
 //! (a notification is followed by a hover at 0:0, answered once the server has applied it).
+//!
+//! `--skip-rule CODE` leaves that rule out of the configuration changes (it keeps its default).
 //!
 //! Every `--check-every` operations the open buffers are saved to disk, and the diagnostics the
 //! server pushed are compared with those of a fresh server started on the same disk state and
@@ -320,6 +323,8 @@ struct Soak {
     /// Source files on disk.
     files: Vec<PathBuf>,
     rules: Map<String, Value>,
+    /// Rules the configuration changes leave alone.
+    skip_rules: Vec<String>,
     counter: usize,
     counts: BTreeMap<Kind, usize>,
 }
@@ -571,6 +576,9 @@ impl Soak {
             Kind::Config => {
                 for _ in 0..1 + self.rng.below(3) {
                     let rule = *self.rng.pick(RULES).expect("rules");
+                    if self.skip_rules.iter().any(|r| r == rule) {
+                        continue;
+                    }
                     let level = *self.rng.pick(LEVELS).expect("levels");
                     self.rules.insert(rule.to_owned(), json!(level));
                 }
@@ -755,6 +763,11 @@ fn main() {
         open: BTreeMap::new(),
         files,
         rules: Map::new(),
+        skip_rules: args
+            .windows(2)
+            .filter(|w| w[0] == "--skip-rule")
+            .map(|w| w[1].clone())
+            .collect(),
         counter: 0,
         counts: BTreeMap::new(),
     };
