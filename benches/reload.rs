@@ -4,6 +4,7 @@
 //!     cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] [--edits 20]
 //!         [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--reloads 1000]
 //!         [--heap-modules 1000] [--node PATH] [--poll-us 250] [--keep DIR] [--verbose]
+//!     cargo bench --bench reload -- --soak 1000 [--sizes 1000] [--formats esm,cjs] [--seed 1]
 //!
 //! Generates apps of N modules (ES modules or CommonJS: a layered DAG with fan-in, every module
 //! doing some top-level work, an entry that imports the top-level modules and answers an HTTP
@@ -14,6 +15,7 @@
 //! dynohot (in-process reloaders, ES modules only). The npm tools are installed once, pinned,
 //! into `${MODGRAPH_TOOLS:-~/.cache/modgraph-tools}/bench-node-modules`.
 //! Then the heap growth over `--reloads` leaf edits under `modgraph run`.
+//! With `--soak N`, only the soak instead: see `reload/soak.rs`.
 //!
 //! The edit is a plain write (open with truncate, write, close: how editors without "atomic
 //! save" write). The probe is polled over a fresh TCP connection every 0.25 ms (`--poll-us`).
@@ -26,6 +28,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "reload/soak.rs"]
+mod soak;
 
 const NODEMON: &str = "nodemon@3.1.14";
 const HOT_HOOK: &str = "hot-hook@1.0.0";
@@ -990,6 +995,43 @@ fn main() {
     );
     if let Some(why) = &tools_problem {
         println!("npm tools unavailable: {why}");
+    }
+    if let Some(cycles) = flag("--soak") {
+        let cycles: usize = cycles
+            .parse()
+            .unwrap_or_else(|_| die(format!("--soak wants a number, got `{cycles}`")));
+        let seed = number("--seed", 1) as u64;
+        let mut lines = Vec::new();
+        for &n in &sizes {
+            for &format in &formats {
+                let app = generate(&root, n, format);
+                println!(
+                    "soak: {} modules, {}: {cycles} cycles, load average {}",
+                    fmt_count(n),
+                    format.label(),
+                    load_average()
+                );
+                match soak::soak(&env, &app, cycles, seed) {
+                    Ok(report) => {
+                        println!("  {}", report.line);
+                        lines.push(report.line);
+                    }
+                    Err(why) => {
+                        println!("  failed: {why}");
+                        lines.push(format!(
+                            "{} modules, {}: failed: {why}",
+                            fmt_count(n),
+                            format.label()
+                        ));
+                    }
+                }
+            }
+        }
+        println!("soak summary (load average {}):", load_average());
+        for line in lines {
+            println!("  {line}");
+        }
+        return;
     }
 
     let load_at_start = load_average();

@@ -292,6 +292,42 @@ impl LspClient {
             / 1024.0
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Current resident memory of the server process, in MiB (Linux, `VmRSS`).
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+
+    /// Like `wait_all_diagnostics`, but gives up after `within`; whether `done` held.
+    pub fn try_wait_all_diagnostics(
+        &mut self,
+        within: Duration,
+        done: impl Fn(&HashMap<String, Vec<Value>>) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + within;
+        while !done(&self.diagnostics) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.incoming.recv_timeout(left) {
+                Ok(message) => {
+                    self.take(message);
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     /// Processes incoming messages until `done` holds for the latest diagnostics of all files.
     pub fn wait_all_diagnostics(&mut self, done: impl Fn(&HashMap<String, Vec<Value>>) -> bool) {
         let deadline = Instant::now() + DEADLINE;
