@@ -147,3 +147,58 @@ fn a_workspace_over_max_files_indexes_the_first_ones_and_says_so() {
     assert!(stdout.contains("in 3 files"), "stdout: {stdout}");
     assert_eq!(output.status.code(), Some(0), "stdout: {stdout}");
 }
+
+#[test]
+fn dual_package_lists_a_bounded_number_of_related_sites() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    write("package.json", r#"{ "name": "app", "type": "module" }"#);
+    write(
+        "node_modules/dual/package.json",
+        r#"{ "name": "dual", "exports": { "import": "./m.mjs", "require": "./c.cjs" } }"#,
+    );
+    write("node_modules/dual/m.mjs", "export const x = 1;\n");
+    write("node_modules/dual/c.cjs", "exports.x = 1;\n");
+    let mut main = String::new();
+    for i in 0..12 {
+        write(
+            &format!("src/a{i}.mjs"),
+            "import { x } from 'dual';\nexport const y = x;\n",
+        );
+        main.push_str(&format!("import './a{i}.mjs';\n"));
+    }
+    write(
+        "src/r.cjs",
+        "const { x } = require('dual');\nmodule.exports = x;\n",
+    );
+    main.push_str("import './r.cjs';\n");
+    write("src/main.mjs", &main);
+    let output = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .args(["check", "--format", "json"])
+        .arg(root)
+        .output()
+        .expect("the modgraph binary runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let on_require = report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .find(|d| d["code"] == "duplicate-module/dual-package" && d["file"] == "src/r.cjs")
+        .cloned()
+        .expect("the require site is reported");
+    assert_eq!(
+        on_require["related"].as_array().map(Vec::len),
+        Some(8),
+        "{on_require}"
+    );
+    let message = on_require["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("4 more import and require sites of 'dual'"),
+        "{message}"
+    );
+}

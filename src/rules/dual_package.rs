@@ -18,6 +18,10 @@ use crate::resolve::is_path_specifier;
 
 pub struct DualPackage;
 
+/// Related locations listed per diagnostic: every site of a widely used package would make the
+/// output grow with the square of its import sites.
+const MAX_RELATED: usize = 8;
+
 static META: RuleMeta = RuleMeta {
     code: "duplicate-module/dual-package",
     default_severity: Some(Severity::Warning),
@@ -148,6 +152,7 @@ impl Rule for DualPackage {
                 }
                 let mut diagnostic =
                     ctx.diagnostic(META.code, Severity::Warning, file, span, message.clone());
+                let mut hidden = 0usize;
                 for &(other, other_span, other_what) in &all {
                     let other_is_import = other_what.starts_with("imported");
                     // Sites a program loading this side's entries also loads.
@@ -157,12 +162,21 @@ impl Rule for DualPackage {
                         same_side.contains(&other)
                     };
                     if (other, other_span) != (file, span) && together {
+                        if diagnostic.related.len() == MAX_RELATED {
+                            hidden += 1;
+                            continue;
+                        }
                         diagnostic.related.push(ctx.related(
                             other,
                             other_span,
                             other_what.to_string(),
                         ));
                     }
+                }
+                if hidden > 0 {
+                    diagnostic.message.push_str(&format!(
+                        " ({hidden} more import and require sites of '{name}' are not listed)"
+                    ));
                 }
                 out.push(diagnostic);
             }
