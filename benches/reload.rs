@@ -817,8 +817,9 @@ fn measure(
     Ok(Measured { start, times, note })
 }
 
-/// Heap before and after `reloads` leaf edits under `modgraph run` (boundary entry).
-fn heap_growth(env: &Env, app: &App, reloads: usize) -> Result<(f64, i64, i64, i64), String> {
+/// Starts the app (boundary entry) under `modgraph run` with its leaf at `v0` and waits until
+/// it answers, then lets it settle; returns it and its port.
+fn start_boundary_app(env: &Env, app: &App) -> Result<(Running, u16), String> {
     write_leaf(app, "v0");
     let port = free_port();
     let mut command = command(env, Tool::Modgraph, app, Entry::Boundary)?;
@@ -836,14 +837,23 @@ fn heap_growth(env: &Env, app: &App, reloads: usize) -> Result<(f64, i64, i64, i
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(Duration::from_millis(200));
-    let heap = |running: &Running| -> Result<(i64, i64), String> {
-        let body = get(port, "/heap")
-            .ok_or_else(|| format!("no answer from /heap:\n      {}", running.tail()))?;
-        let mut parts = body
-            .split_whitespace()
-            .map(|v| v.parse::<i64>().unwrap_or(-1));
-        Ok((parts.next().unwrap_or(-1), parts.next().unwrap_or(-1)))
-    };
+    Ok((running, port))
+}
+
+/// `heapUsed` after `gc()` and the ES module instances the agent counts, from `/heap`.
+fn read_heap(port: u16, running: &Running) -> Result<(i64, i64), String> {
+    let body = get(port, "/heap")
+        .ok_or_else(|| format!("no answer from /heap:\n      {}", running.tail()))?;
+    let mut parts = body
+        .split_whitespace()
+        .map(|v| v.parse::<i64>().unwrap_or(-1));
+    Ok((parts.next().unwrap_or(-1), parts.next().unwrap_or(-1)))
+}
+
+/// Heap before and after `reloads` leaf edits under `modgraph run` (boundary entry).
+fn heap_growth(env: &Env, app: &App, reloads: usize) -> Result<(f64, i64, i64, i64), String> {
+    let (running, port) = start_boundary_app(env, app)?;
+    let heap = |running: &Running| read_heap(port, running);
     let edit = |version: &str, running: &Running| -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(2));
         let since = Instant::now();

@@ -80,31 +80,8 @@ fn modules(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn soak(env: &Env, app: &App, cycles: usize, seed: u64) -> Result<SoakReport, String> {
-    write_leaf(app, "v0");
-    let port = free_port();
-    let mut command = command(env, Tool::Modgraph, app, Entry::Boundary)?;
-    command.env("BENCH_PORT", port.to_string());
-    let started = Instant::now();
-    let mut running =
-        Running::start(command, env.verbose).map_err(|e| format!("cannot start: {e}"))?;
-    while !get(port, "/").is_some_and(|b| b.starts_with("v0 pid=")) {
-        if running.exited() || started.elapsed() > START_PATIENCE {
-            return Err(format!(
-                "the app never answered; last output:\n      {}",
-                running.tail()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let heap = |running: &Running| -> Result<(i64, i64), String> {
-        let body = get(port, "/heap")
-            .ok_or_else(|| format!("no answer from /heap:\n      {}", running.tail()))?;
-        let mut parts = body
-            .split_whitespace()
-            .map(|v| v.parse::<i64>().unwrap_or(-1));
-        Ok((parts.next().unwrap_or(-1), parts.next().unwrap_or(-1)))
-    };
+    let (mut running, port) = start_boundary_app(env, app)?;
+    let heap = |running: &Running| read_heap(port, running);
     let (heap_start, retained_start) = heap(&running)?;
 
     // The load: requests without pause until the cycles are done.
