@@ -29,6 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "shared/rng.rs"]
+mod rng;
 #[path = "reload/soak.rs"]
 mod soak;
 

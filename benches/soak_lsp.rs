@@ -27,8 +27,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+#[path = "shared/rng.rs"]
+mod rng;
 #[path = "../tests/support/mod.rs"]
 mod support;
+use rng::Rng;
 
 use support::{LspClient as Client, file_uri as uri};
 
@@ -58,20 +61,6 @@ const PACKAGES: &[&str] = &[
 const MAX_OPEN: usize = 24;
 /// How long the pushed diagnostics may take to settle at a checkpoint.
 const SETTLE: Duration = Duration::from_secs(60);
-
-/// xorshift64: deterministic for a seed.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound.max(1) as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        (!items.is_empty()).then(|| &items[self.below(items.len())])
-    }
-}
 
 fn is_source(path: &Path) -> bool {
     let name = path

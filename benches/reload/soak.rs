@@ -9,23 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::rng::Rng;
 use super::*;
 
 /// How long one reload may take before the cycle counts as lost.
 const OUTCOME_PATIENCE: Duration = Duration::from_secs(30);
 /// Pause of the load thread between two requests (each on a new connection).
 const LOAD_GAP: Duration = Duration::from_millis(2);
-
-/// A small deterministic generator (xorshift) for the edits.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound.max(1) as u64) as usize
-    }
-}
 
 /// One request with the reason when it fails.
 fn request(port: u16, path: &str) -> Result<String, String> {

@@ -282,14 +282,7 @@ impl LspClient {
 
     /// Peak resident memory of the server process, in MiB (Linux).
     pub fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
+        self.status_mib("VmHWM:")
     }
 
     /// The server's process id.
@@ -299,11 +292,16 @@ impl LspClient {
 
     /// Current resident memory of the server process, in MiB (Linux, `VmRSS`).
     pub fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    /// A `kB` field of `/proc/<pid>/status`, in MiB (0 when unreadable).
+    fn status_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             .unwrap_or(0.0)
             / 1024.0
