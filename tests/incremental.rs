@@ -63,7 +63,7 @@ fn picture(ws: &Workspace, root: &Path) -> (BTreeMap<String, Vec<String>>, Vec<S
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: support::project::cases(96), ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_graph_equals_fresh_build(

@@ -89,7 +89,7 @@ fn watched(client: &mut LspClient, path: &Path, kind: u8) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: support::project::cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn published_diagnostics_equal_a_fresh_start(

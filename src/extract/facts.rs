@@ -102,7 +102,7 @@ pub struct ExportFacts {
 }
 
 /// The key of a `delete require.cache[key]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CacheKey {
     /// `require.resolve('s')`, `path.join(__dirname, 's')`, `path.resolve(__dirname, 's')`,

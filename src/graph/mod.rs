@@ -132,6 +132,8 @@ pub struct ModuleGraph {
     modules: Vec<Option<Module>>,
     /// For each file, the modules that have at least one edge to it.
     importers: Vec<Vec<FileId>>,
+    /// Workspace modules by file name, kept up to date as modules come and go.
+    names: FxHashMap<Box<[u8]>, Vec<FileId>>,
 }
 
 impl ModuleGraph {
@@ -189,7 +191,8 @@ impl ModuleGraph {
     }
 
     /// Puts `module` in place of whatever `id` held and patches the reverse edges.
-    pub fn set_module(&mut self, id: FileId, module: Module) {
+    /// Returns what `id` held before.
+    pub fn set_module(&mut self, id: FileId, module: Module) -> Option<Module> {
         let old_targets = self.module(id).map(edge_files).unwrap_or_default();
         let new_targets = edge_files(&module);
         // Both are sorted: walk them like a merge.
@@ -211,7 +214,38 @@ impl ModuleGraph {
                 _ => break,
             }
         }
-        self.modules[id.index()] = Some(module);
+        let was_workspace = self.module(id).is_some_and(Module::is_workspace);
+        let is_workspace = module.is_workspace();
+        let old = self.modules[id.index()].replace(module);
+        self.track_name(id, was_workspace, is_workspace);
+        old
+    }
+
+    /// Keeps `names` in step when `id` becomes or stops being a workspace module.
+    fn track_name(&mut self, id: FileId, was_workspace: bool, is_workspace: bool) {
+        if was_workspace == is_workspace {
+            return;
+        }
+        let Some(name) = self.paths[id.index()].file_name() else {
+            return;
+        };
+        let key = name.as_encoded_bytes();
+        if is_workspace {
+            self.names.entry(key.into()).or_default().push(id);
+        } else if let Some(ids) = self.names.get_mut(key) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.names.remove(key);
+            }
+        }
+    }
+
+    /// The workspace modules whose file name is `name`, in no particular order.
+    pub fn workspace_files_named(&self, name: &str) -> &[FileId] {
+        self.names
+            .get(name.as_bytes())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// Forgets the module at `id`. Modules that import it keep their edges: the caller
@@ -221,6 +255,7 @@ impl ModuleGraph {
         for gone in edge_files(&old) {
             self.importers[gone.index()].retain(|i| *i != id);
         }
+        self.track_name(id, old.is_workspace(), false);
         Some(old)
     }
 

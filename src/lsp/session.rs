@@ -147,6 +147,8 @@ pub struct Session {
     log: Vec<(bool, String)>,
     /// Modules whose content changed since the last diagnostics run.
     changed_modules: FxHashSet<crate::graph::FileId>,
+    /// The changed modules as they were at the last publish (`None`: not loaded then).
+    previous_modules: FxHashMap<crate::graph::FileId, Option<crate::graph::Module>>,
     /// Files appeared or disappeared (or everything was reloaded) since the last run.
     full_run: bool,
     /// The graph's structure changed since the last run (not only positions).
@@ -196,6 +198,7 @@ impl Session {
             dirty: false,
             log: Vec::new(),
             changed_modules: FxHashSet::default(),
+            previous_modules: FxHashMap::default(),
             full_run: true,
             structure_changed: true,
             touched: FxHashSet::default(),
@@ -597,7 +600,14 @@ impl Session {
             self.progress.end(task, end);
             result
         } else {
-            ws.apply(change.clone())
+            let started = std::time::Instant::now();
+            let result = ws.apply(change.clone());
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                structure = result.structure,
+                "change applied"
+            );
+            result
         };
         let content_only = matches!(change, FileChange::Changed(_))
             && was_loaded
@@ -606,6 +616,9 @@ impl Session {
         self.structure_changed |= result.structure;
         if content_only {
             self.changed_modules.extend(result.changed);
+            for (id, before) in result.previous {
+                self.previous_modules.entry(id).or_insert(before);
+            }
         } else {
             // Files appeared or disappeared: names, resolutions and fixes may change anywhere.
             self.full_run = true;
@@ -626,6 +639,7 @@ impl Session {
             return (Vec::new(), None);
         };
         let changed = std::mem::take(&mut self.changed_modules);
+        let previous = std::mem::take(&mut self.previous_modules);
         let full = std::mem::take(&mut self.full_run);
         let structure = std::mem::take(&mut self.structure_changed);
         let touched = std::mem::take(&mut self.touched);
@@ -636,13 +650,20 @@ impl Session {
         for path in &touched {
             self.content_hashes.remove(path);
         }
+        let started = std::time::Instant::now();
         let mut found = crate::rules::check_incremental(
             ws,
             &mut self.rule_cache,
             (!full).then_some(crate::rules::Changes {
                 modules: &changed,
                 structure,
+                previous: &previous,
             }),
+        );
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            full,
+            "rules ran"
         );
         if !self.runtimes.is_empty() {
             found.extend(runtime_diagnostics(

@@ -1,6 +1,6 @@
 //! What rules see: the graph, display names, and shared derived facts computed once per run.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::path::Path;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -12,12 +12,12 @@ use crate::resolve::{PackageInfo, PackageRoot};
 use crate::workspace::Workspace;
 
 pub struct RuleContext<'a> {
-    pub workspace: &'a Workspace,
-    pub graph: &'a ModuleGraph,
-    runtime_reachable: OnceCell<FxHashSet<FileId>>,
+    workspace: &'a Workspace,
+    graph: &'a ModuleGraph,
+    /// What the running graph rule has read so far (`None`: not recording).
+    reads: RefCell<Option<Reads>>,
     packages: RefCell<FxHashMap<FileId, Option<(PackageRoot, PackageInfo)>>>,
     scratch: RefCell<FxHashMap<std::any::TypeId, Box<dyn std::any::Any>>>,
-    names: OnceCell<FxHashMap<String, Vec<FileId>>>,
 }
 
 impl<'a> RuleContext<'a> {
@@ -25,10 +25,25 @@ impl<'a> RuleContext<'a> {
         Self {
             workspace,
             graph: workspace.graph(),
-            runtime_reachable: OnceCell::new(),
-            names: OnceCell::new(),
+            reads: RefCell::new(None),
             packages: RefCell::default(),
             scratch: RefCell::default(),
+        }
+    }
+
+    /// Starts recording the modules read through this context, for one graph rule's run.
+    pub(super) fn record_reads(&self) {
+        *self.reads.borrow_mut() = Some(Reads::default());
+    }
+
+    /// Stops recording and returns what was read.
+    pub(super) fn take_reads(&self) -> Reads {
+        self.reads.borrow_mut().take().unwrap_or_default()
+    }
+
+    fn note(&self, id: FileId) {
+        if let Some(reads) = self.reads.borrow_mut().as_mut() {
+            reads.modules.insert(id);
         }
     }
 
@@ -85,8 +100,86 @@ impl<'a> RuleContext<'a> {
         }
     }
 
+    /// A loaded module. A graph rule that reads it depends on it (see [`Reads`]).
     pub fn module(&self, id: FileId) -> Option<&'a Module> {
+        self.note(id);
         self.graph.module(id)
+    }
+
+    /// The loaded modules with an edge to `id`. The answer depends on each of them and on every
+    /// edge into `id`, so all are noted.
+    pub fn importers(&self, id: FileId) -> &'a [FileId] {
+        let importers = self.graph.importers(id);
+        if let Some(reads) = self.reads.borrow_mut().as_mut() {
+            reads.modules.insert(id);
+            reads.modules.extend(importers.iter().copied());
+        }
+        importers
+    }
+
+    /// Every loaded module, without noting the reads. A rule that scans must say what it reads
+    /// from each module in [`super::Rule::scan_digest`]: its results are then kept across
+    /// changes that leave the digest of every changed module equal.
+    pub fn scan(&self) -> impl Iterator<Item = (FileId, &'a Module)> + use<'a> {
+        self.graph.modules()
+    }
+
+    /// The workspace modules, without noting the reads (see [`Self::scan`]).
+    pub fn scan_workspace(&self) -> impl Iterator<Item = (FileId, &'a Module)> + use<'a> {
+        self.graph.workspace_modules()
+    }
+
+    /// The whole graph, for algorithms that walk it directly. The rule then depends on every
+    /// module.
+    pub fn whole_graph(&self) -> &'a ModuleGraph {
+        if let Some(reads) = self.reads.borrow_mut().as_mut() {
+            reads.everything = true;
+        }
+        self.graph
+    }
+
+    /// A module's path. Paths never change for a `FileId`.
+    pub fn path(&self, id: FileId) -> &'a Path {
+        self.graph.path(id)
+    }
+
+    /// Orders modules by path, for deterministic output.
+    pub fn cmp_paths(&self, a: FileId, b: FileId) -> std::cmp::Ordering {
+        self.graph.cmp_paths(a, b)
+    }
+
+    /// Whether `id` is loaded. Which modules are loaded is an input of every graph rule: any
+    /// module appearing or disappearing runs them again.
+    pub fn is_loaded(&self, id: FileId) -> bool {
+        self.graph.is_loaded(id)
+    }
+
+    /// `starts` and the loaded modules reachable from them along edges that `follow` accepts,
+    /// noting each module whose edges are read.
+    pub fn dependency_closure(
+        &self,
+        starts: &[FileId],
+        mut follow: impl FnMut(&Module, &ImportSite) -> bool,
+    ) -> FxHashSet<FileId> {
+        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
+        let mut stack: Vec<FileId> = starts.to_vec();
+        while let Some(id) = stack.pop() {
+            let Some(module) = self.module(id) else {
+                continue;
+            };
+            for edge in &module.edges {
+                let Some(target) = edge.target.module() else {
+                    continue;
+                };
+                if self.graph.is_loaded(target)
+                    && follow(module, module.site(edge))
+                    && seen.insert(target)
+                {
+                    stack.push(target);
+                }
+            }
+        }
+        seen
     }
 
     pub fn package_of(&self, id: FileId) -> Option<(PackageRoot, PackageInfo)> {
@@ -98,55 +191,14 @@ impl<'a> RuleContext<'a> {
         found
     }
 
-    /// Modules Node would evaluate starting from the workspace modules (runtime edges only).
-    pub fn runtime_reachable(&self) -> &FxHashSet<FileId> {
-        self.runtime_reachable.get_or_init(|| {
-            let starts: Vec<FileId> = self.graph.workspace_modules().map(|(id, _)| id).collect();
-            self.graph
-                .dependency_closure(&starts, |_, site| site.is_runtime())
-        })
-    }
-
     /// Workspace modules by file name (for "the file moved" fixes).
-    pub fn workspace_files_named(&self, name: &str) -> &[FileId] {
-        let names = self.names.get_or_init(|| {
-            let mut names: FxHashMap<String, Vec<FileId>> = FxHashMap::default();
-            for (id, _) in self.graph.workspace_modules() {
-                if let Some(n) = self.graph.path(id).file_name().and_then(|n| n.to_str()) {
-                    names.entry(n.to_string()).or_default().push(id);
-                }
-            }
-            names
-        });
-        names.get(name).map(Vec::as_slice).unwrap_or_default()
+    pub fn workspace_files_named(&self, name: &str) -> &'a [FileId] {
+        self.graph.workspace_files_named(name)
     }
 
-    /// The modules `delete require.cache[…]` statements of `id` remove, paired with the delete.
-    /// `None` when any key is unknowable or the whole cache is cleared: then nothing is certain.
-    pub fn cache_deletions(
-        &self,
-        id: FileId,
-    ) -> Option<Vec<(&'a crate::extract::CacheDelete, Option<FileId>)>> {
-        let module = self.graph.module(id)?;
-        let facts = &module.facts;
-        if facts.clears_whole_cache
-            || facts
-                .cache_deletes
-                .iter()
-                .any(|d| d.key == crate::extract::CacheKey::Unknown)
-        {
-            return None;
-        }
-        Some(
-            facts
-                .cache_deletes
-                .iter()
-                .map(|delete| {
-                    let target = deleted_module(module, delete);
-                    (delete, target)
-                })
-                .collect(),
-        )
+    /// The package folder and name of a dependency module, from its path alone.
+    pub fn package_root(&self, id: FileId) -> Option<PackageRoot> {
+        crate::resolve::package_root_of(self.graph.path(id))
     }
 
     /// `starts` and every loaded module that (transitively) evaluates one of them.
@@ -154,7 +206,7 @@ impl<'a> RuleContext<'a> {
         let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
         let mut stack: Vec<FileId> = starts.to_vec();
         while let Some(id) = stack.pop() {
-            for &importer in self.graph.importers(id) {
+            for &importer in self.importers(id) {
                 if !seen.contains(&importer) && self.evaluates(importer, id) {
                     seen.insert(importer);
                     stack.push(importer);
@@ -164,8 +216,9 @@ impl<'a> RuleContext<'a> {
         seen
     }
 
-    fn evaluates(&self, importer: FileId, target: FileId) -> bool {
-        self.graph.module(importer).is_some_and(|m| {
+    /// Whether `importer` evaluates `target` (a runtime edge to it).
+    pub fn evaluates(&self, importer: FileId, target: FileId) -> bool {
+        self.module(importer).is_some_and(|m| {
             m.runtime_edges()
                 .any(|(e, _)| e.target.module() == Some(target))
         })
@@ -176,8 +229,7 @@ impl<'a> RuleContext<'a> {
     /// per site, instead of one [`Self::loaded_together`] walk per pair.
     pub fn loaded_with(&self, files: &[FileId]) -> FxHashSet<FileId> {
         let ancestors: Vec<FileId> = self.runtime_ancestors(files).into_iter().collect();
-        self.graph
-            .dependency_closure(&ancestors, |_, site| site.is_runtime())
+        self.dependency_closure(&ancestors, |_, site| site.is_runtime())
     }
 
     /// Whether one module (transitively) evaluates a member of `a` and a member of `b`: only then
@@ -191,7 +243,7 @@ impl<'a> RuleContext<'a> {
             if from_a.contains(&id) {
                 return true;
             }
-            for &importer in self.graph.importers(id) {
+            for &importer in self.importers(id) {
                 if !seen.contains(&importer) && self.evaluates(importer, id) {
                     seen.insert(importer);
                     stack.push(importer);
@@ -213,15 +265,29 @@ impl<'a> RuleContext<'a> {
         &self,
         id: FileId,
     ) -> impl Iterator<Item = (&'a Edge, &'a ImportSite)> + use<'a> {
-        self.graph
-            .module(id)
-            .into_iter()
-            .flat_map(|m| m.runtime_edges())
+        self.module(id).into_iter().flat_map(|m| m.runtime_edges())
     }
 
     /// For every module reachable from `starts` along runtime edges, the edge (importer, site
     /// span) that first reached it in breadth-first order. Gives shortest import chains.
     pub fn first_reached_by(&self, starts: &[FileId]) -> FxHashMap<FileId, (FileId, Span)> {
+        self.first_reached(starts, |_| true)
+    }
+
+    /// [`Self::first_reached_by`] that enters only modules in `within`.
+    pub fn first_reached_within(
+        &self,
+        starts: &[FileId],
+        within: &FxHashSet<FileId>,
+    ) -> FxHashMap<FileId, (FileId, Span)> {
+        self.first_reached(starts, |id| within.contains(&id))
+    }
+
+    fn first_reached(
+        &self,
+        starts: &[FileId],
+        enters: impl Fn(FileId) -> bool,
+    ) -> FxHashMap<FileId, (FileId, Span)> {
         let mut parent: FxHashMap<FileId, (FileId, Span)> = FxHashMap::default();
         let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
         let mut queue: std::collections::VecDeque<FileId> = starts.iter().copied().collect();
@@ -230,7 +296,7 @@ impl<'a> RuleContext<'a> {
                 let Some(target) = edge.target.module() else {
                     continue;
                 };
-                if self.graph.is_loaded(target) && seen.insert(target) {
+                if self.graph.is_loaded(target) && enters(target) && seen.insert(target) {
                     parent.insert(target, (id, site.span));
                     queue.push_back(target);
                 }
@@ -280,6 +346,30 @@ impl<'a> RuleContext<'a> {
     }
 }
 
+/// The modules the `delete require.cache[…]` statements of `module` remove, paired with the
+/// delete. `None` when any key is unknowable or the whole cache is cleared: then nothing is
+/// certain.
+pub fn cache_deletions(
+    module: &Module,
+) -> Option<Vec<(&crate::extract::CacheDelete, Option<FileId>)>> {
+    let facts = &module.facts;
+    if facts.clears_whole_cache
+        || facts
+            .cache_deletes
+            .iter()
+            .any(|d| d.key == crate::extract::CacheKey::Unknown)
+    {
+        return None;
+    }
+    Some(
+        facts
+            .cache_deletes
+            .iter()
+            .map(|delete| (delete, deleted_module(module, delete)))
+            .collect(),
+    )
+}
+
 /// The module a `delete require.cache[…]` of `module` removes: the target of the
 /// `require.resolve`-like site inside its key.
 pub fn deleted_module(module: &Module, delete: &crate::extract::CacheDelete) -> Option<FileId> {
@@ -322,4 +412,14 @@ pub fn name_list(names: &[String], max: usize) -> String {
         text.push_str(&format!(" and {} more", names.len() - max));
     }
     text
+}
+
+/// The modules a graph rule's run read through its [`RuleContext`]: the edges and facts of each,
+/// and the importer lists it asked for. The results stay true after a change of any other
+/// module whose edges lead into none of them (the rules runner checks this).
+#[derive(Default)]
+pub struct Reads {
+    pub modules: FxHashSet<FileId>,
+    /// The rule read the graph as a whole: any structural change runs it again.
+    pub everything: bool,
 }

@@ -6,14 +6,16 @@
 //! around the CommonJS build), and when the import side's format is not certain (a TS file that
 //! may be compiled to `require`).
 
+use std::hash::Hash;
 use std::path::PathBuf;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Rule, RuleContext, RuleMeta};
+use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::extract::ImportSite;
 use crate::extract::{ImportKind, Span};
-use crate::graph::{FileId, FormatCertainty, ModuleFormat};
+use crate::graph::{Edge, FileId, FormatCertainty, Module, ModuleFormat};
 use crate::resolve::is_path_specifier;
 
 pub struct DualPackage;
@@ -28,6 +30,9 @@ static META: RuleMeta = RuleMeta {
     summary: "A package loaded through both its ESM and its CommonJS entry: two instances.",
 };
 
+/// An import site of a package as scanned: importer, edge index, site span, resolved file.
+type SideEntry = (FileId, usize, Span, FileId);
+
 #[derive(Default)]
 struct Sides {
     /// (importer, site span, resolved file)
@@ -40,45 +45,69 @@ impl Rule for DualPackage {
         &META
     }
 
+    fn scan_digest(&self, module: &Module, digest: &mut ScanDigest) {
+        for (edge, site) in package_edges(module) {
+            site.kind.hash(digest);
+            site.specifier.hash(digest);
+            edge.target.hash(digest);
+        }
+    }
+
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
-        // (package dir, specifier) → the two sides
-        // Hash map: `PathBuf` ordering compares component by component; the runner sorts output.
-        let mut by_entry: FxHashMap<(PathBuf, String), Sides> = FxHashMap::default();
-        let mut reachable: Vec<FileId> = ctx.runtime_reachable().iter().copied().collect();
-        reachable.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
-        for importer in reachable {
-            let Some(module) = ctx.module(importer) else {
-                continue;
-            };
+        // specifier → the two sides, each (importer, edge index, site span, resolved file).
+        // Only specifiers used on both sides need the package lookup and the reachability walk.
+        let mut by_specifier: FxHashMap<&str, [Vec<SideEntry>; 2]> = FxHashMap::default();
+        for (importer, module) in ctx.scan() {
             let importer_is_esm =
                 module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain;
-            for (edge, site) in module.runtime_edges() {
-                if is_path_specifier(&site.specifier) || site.specifier.starts_with('#') {
-                    continue;
-                }
+            // `import()` uses the import conditions in any JavaScript file; TypeScript may
+            // compile it (and static imports) to `require`, so TS files count only when ESM.
+            let dynamic_is_import = !crate::resolve::is_typescript_file(ctx.path(importer));
+            for (index, (edge, site)) in package_edges(module).enumerate() {
                 let Some(target) = edge.target.module() else {
                     continue;
                 };
-                let Some((root, _)) = ctx.package_of(target) else {
-                    continue;
+                let side = match site.kind {
+                    ImportKind::Require | ImportKind::TsImportEquals => 1,
+                    ImportKind::Dynamic if importer_is_esm || dynamic_is_import => 0,
+                    ImportKind::Static | ImportKind::ReExport if importer_is_esm => 0,
+                    _ => continue,
                 };
-                let key = (root.dir, site.specifier.clone());
-                let entry = (importer, site.span, target);
-                // `import()` uses the import conditions in any JavaScript file; TypeScript may
-                // compile it (and static imports) to `require`, so TS files count only when ESM.
-                let dynamic_is_import =
-                    !crate::resolve::is_typescript_file(ctx.graph.path(importer));
-                match site.kind {
-                    ImportKind::Require | ImportKind::TsImportEquals => {
-                        by_entry.entry(key).or_default().require.push(entry)
-                    }
-                    ImportKind::Dynamic if importer_is_esm || dynamic_is_import => {
-                        by_entry.entry(key).or_default().import.push(entry)
-                    }
-                    ImportKind::Static | ImportKind::ReExport if importer_is_esm => {
-                        by_entry.entry(key).or_default().import.push(entry)
-                    }
-                    _ => {}
+                by_specifier.entry(site.specifier.as_str()).or_default()[side]
+                    .push((importer, index, site.span, target));
+            }
+        }
+        // (package dir, specifier) → the two sides, from importers Node evaluates.
+        // Hash map: `PathBuf` ordering compares component by component; the runner sorts output.
+        let mut by_entry: FxHashMap<(PathBuf, String), Sides> = FxHashMap::default();
+        let mut reached = Reached::default();
+        for (specifier, [import, require]) in by_specifier {
+            let Some(&(_, _, _, first)) = import.first() else {
+                continue;
+            };
+            // One file for both conditions: one instance, whatever the package folders.
+            if require.is_empty() || import.iter().chain(&require).all(|e| e.3 == first) {
+                continue;
+            }
+            for (side, entries) in [(0, import), (1, require)] {
+                let mut entries: Vec<SideEntry> = entries
+                    .into_iter()
+                    .filter(|(importer, ..)| reached.check(ctx, *importer))
+                    .collect();
+                entries.sort_by(|a, b| ctx.cmp_paths(a.0, b.0).then(a.1.cmp(&b.1)));
+                for (importer, _, span, target) in entries {
+                    let Some(root) = ctx.package_root(target) else {
+                        continue;
+                    };
+                    let sides = by_entry
+                        .entry((root.dir, specifier.to_string()))
+                        .or_default();
+                    let list = if side == 0 {
+                        &mut sides.import
+                    } else {
+                        &mut sides.require
+                    };
+                    list.push((importer, span, target));
                 }
             }
         }
@@ -96,15 +125,18 @@ impl Rule for DualPackage {
             };
             let import_files = importers(&sides.import);
             let require_files = importers(&sides.require);
-            let with_import = ctx.loaded_with(&import_files);
-            if !require_files.iter().any(|f| with_import.contains(f)) {
+            // One program loads both sides when a module evaluates (transitively) an importer
+            // of each: their ancestors meet. Much smaller than what those programs load.
+            let import_ancestors = ctx.runtime_ancestors(&import_files);
+            let require_ancestors = ctx.runtime_ancestors(&require_files);
+            if import_ancestors.is_disjoint(&require_ancestors) {
                 continue;
             }
+            let with_import = ctx.loaded_with(&import_files);
             let with_require = ctx.loaded_with(&require_files);
             // A wrapper: one entry loads the other, so there is one instance after all.
             let wraps = |from: FileId, to: FileId| {
-                ctx.graph
-                    .dependency_closure(&[from], |_, s| s.is_runtime())
+                ctx.dependency_closure(&[from], |_, s| s.is_runtime())
                     .contains(&to)
             };
             if wraps(esm, cjs) || wraps(cjs, esm) {
@@ -114,8 +146,7 @@ impl Rule for DualPackage {
                 .unwrap_or(&specifier)
                 .to_string();
             let short = |f: FileId| {
-                ctx.graph
-                    .path(f)
+                ctx.path(f)
                     .strip_prefix(&dir)
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|_| ctx.display(f))
@@ -181,5 +212,54 @@ impl Rule for DualPackage {
                 out.push(diagnostic);
             }
         }
+    }
+}
+
+/// Runtime imports of packages by name (not paths, not `#imports`): the sites this rule scans.
+fn package_edges(module: &Module) -> impl Iterator<Item = (&Edge, &ImportSite)> {
+    module
+        .runtime_edges()
+        .filter(|(_, site)| !is_path_specifier(&site.specifier) && !site.specifier.starts_with('#'))
+}
+
+/// Which importers Node evaluates when it runs the workspace, remembered across the walks of one
+/// run: a walk that finds no workspace module proves the same for every module it visited.
+#[derive(Default)]
+struct Reached {
+    known: FxHashMap<FileId, bool>,
+}
+
+impl Reached {
+    fn check(&mut self, ctx: &RuleContext, id: FileId) -> bool {
+        if let Some(known) = self.known.get(&id) {
+            return *known;
+        }
+        let mut seen: FxHashSet<FileId> = FxHashSet::default();
+        seen.insert(id);
+        let mut stack = vec![id];
+        let mut found = false;
+        while let Some(current) = stack.pop() {
+            if self.known.get(&current) == Some(&true)
+                || ctx.module(current).is_some_and(|m| m.is_workspace())
+            {
+                found = true;
+                break;
+            }
+            for &importer in ctx.importers(current) {
+                if self.known.get(&importer) != Some(&false)
+                    && !seen.contains(&importer)
+                    && ctx.evaluates(importer, current)
+                {
+                    seen.insert(importer);
+                    stack.push(importer);
+                }
+            }
+        }
+        if found {
+            self.known.insert(id, true);
+        } else {
+            self.known.extend(seen.into_iter().map(|m| (m, false)));
+        }
+        found
     }
 }

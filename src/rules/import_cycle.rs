@@ -63,8 +63,9 @@ impl Rule for ImportCycle {
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
         let nodes = ctx.sorted_workspace_modules();
         let workspace: FxHashSet<FileId> = nodes.iter().copied().collect();
-        let components =
-            strongly_connected_components(ctx.graph, &nodes, |_, to| workspace.contains(&to));
+        let components = strongly_connected_components(ctx.whole_graph(), &nodes, |_, to| {
+            workspace.contains(&to)
+        });
         for component in components {
             let members: FxHashSet<FileId> = component.iter().copied().collect();
             for &id in &component {

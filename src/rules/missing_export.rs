@@ -49,7 +49,7 @@ fn export_names(ctx: &RuleContext, id: FileId) -> Option<FxHashSet<String>> {
             continue;
         }
         let module = ctx.module(current)?;
-        let path = ctx.graph.path(current);
+        let path = ctx.path(current);
         let es_shaped = match module.format {
             ModuleFormat::Esm => true,
             ModuleFormat::Cjs => is_typescript_file(path),
@@ -121,7 +121,7 @@ impl Rule for MissingExport {
     }
 
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
-        let importer_is_typescript = is_typescript_file(ctx.graph.path(id));
+        let importer_is_typescript = is_typescript_file(ctx.path(id));
         let Some(module) = ctx.module(id).filter(|m| m.is_evaluated()) else {
             return;
         };
@@ -138,7 +138,7 @@ impl Rule for MissingExport {
             };
             // TypeScript erases imports of names used only as types, and their declarations
             // live in `.d.ts` files, not in a JavaScript target: only TS sources tell both.
-            if importer_is_typescript && !is_typescript_file(ctx.graph.path(target)) {
+            if importer_is_typescript && !is_typescript_file(ctx.path(target)) {
                 continue;
             }
             let Some(names) = cached_export_names(ctx, target) else {

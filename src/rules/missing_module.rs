@@ -45,7 +45,7 @@ impl Rule for MissingModule {
             .filter(|s| s.guarded && !is_path_specifier(&s.specifier))
             .filter_map(|s| crate::resolve::package_name_of(&s.specifier))
             .collect();
-        let typescript = crate::resolve::is_typescript_file(ctx.graph.path(id));
+        let typescript = crate::resolve::is_typescript_file(ctx.path(id));
         for edge in &module.edges {
             let site = module.site(edge);
             if crate::resolve::package_name_of(&site.specifier)
@@ -146,8 +146,8 @@ fn moved_specifier(ctx: &RuleContext, importer: FileId, site: &ImportSite) -> Op
     let [target] = candidates.as_slice() else {
         return None;
     };
-    let from = ctx.graph.path(importer).parent()?;
-    let to_dir = ctx.graph.path(*target).parent()?;
+    let from = ctx.path(importer).parent()?;
+    let to_dir = ctx.path(*target).parent()?;
     let prefix = crate::resolve::relative_specifier(from, to_dir)?;
     let mut moved = format!("{prefix}/{last}");
     if let Some(suffix) = &site.url_suffix {

@@ -19,11 +19,14 @@ mod url_variants;
 
 pub use context::RuleContext;
 
+use std::hash::Hasher;
+
 use crate::diagnostic::{Diagnostic, Severity};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::graph::FileId;
+use crate::graph::{FileId, Module, ModuleGraph};
 use crate::workspace::Workspace;
+use context::Reads;
 
 /// What a rule is, independent of any graph.
 pub struct RuleMeta {
@@ -60,11 +63,18 @@ pub trait Rule: Sync {
         Scope::Graph
     }
 
-    /// Diagnostics on one workspace module.
+    /// Diagnostics on one workspace module (rules of [`Scope::Module`]).
     fn check_module(&self, _ctx: &RuleContext, _id: FileId, _out: &mut Vec<Diagnostic>) {}
 
-    /// Diagnostics that need the whole graph (duplicates, cycles).
+    /// Diagnostics that need the whole graph (rules of [`Scope::Graph`]: duplicates, cycles).
+    /// The graph is read through the context, which notes what the results depend on.
     fn check_graph(&self, _ctx: &RuleContext, _out: &mut Vec<Diagnostic>) {}
+
+    /// Feeds `state` with everything a graph rule reads from `module` through
+    /// [`RuleContext::scan`] or [`RuleContext::scan_workspace`] (reads through the other
+    /// accessors are noted by the context). Positions need not be fed. Rules that never scan
+    /// feed nothing.
+    fn scan_digest(&self, _module: &Module, _digest: &mut ScanDigest) {}
 }
 
 static RULES: &[&dyn Rule] = &[
@@ -99,10 +109,16 @@ pub fn check(workspace: &Workspace) -> Vec<Diagnostic> {
 pub struct RuleCache {
     /// Module-scope results per workspace module.
     per_module: FxHashMap<FileId, Vec<Diagnostic>>,
-    /// Graph-scope results.
-    graph: Vec<Diagnostic>,
+    /// Graph-scope results per rule code, with what each run read.
+    graph: FxHashMap<&'static str, GraphRun>,
     /// Whether the cache holds a complete run.
     complete: bool,
+}
+
+/// One graph rule's last results and the modules they were computed from.
+struct GraphRun {
+    found: Vec<Diagnostic>,
+    reads: Reads,
 }
 
 /// What changed since the last run with a [`RuleCache`].
@@ -111,6 +127,9 @@ pub struct Changes<'a> {
     pub modules: &'a FxHashSet<FileId>,
     /// Whether the graph's structure changed (`ApplyResult::structure`), not only positions.
     pub structure: bool,
+    /// The changed modules as they were at the last run (`None`: not loaded then). A changed
+    /// module missing here makes every graph rule run again.
+    pub previous: &'a FxHashMap<FileId, Option<Module>>,
 }
 
 impl RuleCache {
@@ -120,7 +139,7 @@ impl RuleCache {
             .per_module
             .values()
             .flatten()
-            .chain(self.graph.iter())
+            .chain(self.graph.values().flat_map(|run| run.found.iter()))
             .cloned()
             .collect();
         sort_diagnostics(workspace, &mut out);
@@ -165,45 +184,93 @@ pub fn check_incremental(
         }
         cache.per_module.insert(*id, found);
     }
-    // Graph-wide results stay valid when the structure is the same and none of them points into
-    // a module whose positions moved.
-    let graph_still_valid = cache.complete
-        && changes.as_ref().is_some_and(|c| {
-            !c.structure
-                && !cache.graph.iter().any(|d| {
-                    c.modules.contains(&d.location.file)
-                        || d.related
-                            .iter()
-                            .any(|r| c.modules.contains(&r.location.file))
-                })
-        });
-    if graph_still_valid {
-        return cache.all(workspace);
-    }
-    let mut graph_found = Vec::new();
-    let mut ordered: Vec<FileId> = graph
-        .workspace_modules()
-        .filter(|(_, m)| !m.facts.imports.is_empty() || !m.facts.cache_deletes.is_empty())
-        .map(|(id, _)| id)
-        .collect();
-    ordered.sort_by(|a, b| graph.cmp_paths(*a, *b));
     for rule in RULES.iter().filter(|r| r.scope() == Scope::Graph) {
+        let code = rule.meta().code;
+        if let (Some(changes), Some(run)) = (&changes, cache.graph.get(code))
+            && cache.complete
+            && still_valid(*rule, run, graph, changes)
+        {
+            continue;
+        }
         let started = std::time::Instant::now();
-        run_rule(workspace, *rule, &mut graph_found, |out| {
-            for id in &ordered {
-                rule.check_module(&ctx, *id, out);
-            }
-            rule.check_graph(&ctx, out);
+        let mut found = Vec::new();
+        ctx.record_reads();
+        run_rule(workspace, *rule, &mut found, |out| {
+            rule.check_graph(&ctx, out)
         });
+        let reads = ctx.take_reads();
         tracing::debug!(
-            rule = rule.meta().code,
+            rule = code,
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            reads = reads.modules.len(),
             "rule ran"
         );
+        cache.graph.insert(code, GraphRun { found, reads });
     }
-    cache.graph = graph_found;
     cache.complete = true;
     cache.all(workspace)
+}
+
+/// Whether a graph rule's last results are still its results after `changes`.
+///
+/// Without a structural change only positions moved, and only results that point into a
+/// changed module can be off. With one, a changed module matters when the rule read it or
+/// read a module it imports (before or after: its edge joins or leaves an importer list the
+/// rule read), when what the rule scans of it changed, or when it appeared, disappeared or
+/// changed format.
+fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &Changes) -> bool {
+    let points_into_changed = run.found.iter().any(|d| {
+        changes.modules.contains(&d.location.file)
+            || d.related
+                .iter()
+                .any(|r| changes.modules.contains(&r.location.file))
+    });
+    if points_into_changed {
+        return false;
+    }
+    if !changes.structure {
+        return true;
+    }
+    if run.reads.everything {
+        return false;
+    }
+    let read = |id: FileId| run.reads.modules.contains(&id);
+    changes.modules.iter().all(|id| {
+        let (Some(Some(before)), Some(now)) = (changes.previous.get(id), graph.module(*id)) else {
+            return false;
+        };
+        let leads_into_read =
+            |m: &Module| m.edges.iter().any(|e| e.target.module().is_some_and(read));
+        before.format == now.format
+            && before.certainty == now.certainty
+            && before.origin == now.origin
+            && !read(*id)
+            && !leads_into_read(before)
+            && !leads_into_read(now)
+            && scan_digest(rule, before) == scan_digest(rule, now)
+    })
+}
+
+/// What a rule scans of one module ([`Rule::scan_digest`]): values are fed with
+/// [`std::hash::Hash`] and kept as bytes, so that equal digests mean equal inputs.
+#[derive(Default, PartialEq, Eq)]
+pub struct ScanDigest(Vec<u8>);
+
+impl Hasher for ScanDigest {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        // Never used as a hash: the bytes are compared.
+        0
+    }
+}
+
+fn scan_digest(rule: &dyn Rule, module: &Module) -> ScanDigest {
+    let mut digest = ScanDigest::default();
+    rule.scan_digest(module, &mut digest);
+    digest
 }
 
 /// Runs one rule through `body` unless it is off, then applies a configured level (which

@@ -37,23 +37,53 @@ impl Rule for PackageCopies {
     }
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
-        let starts = ctx.sorted_workspace_modules();
-        let parents = ctx.first_reached_by(&starts);
-        // name → package dir → copy
-        let mut packages: FxHashMap<String, FxHashMap<PathBuf, Copy>> = FxHashMap::default();
-        let mut reached: Vec<FileId> = parents.keys().copied().collect();
-        reached.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
-        for id in reached {
-            let Some(module) = ctx.module(id) else {
-                continue;
-            };
+        // Only names installed in two or more folders can have copies. Reading which modules
+        // are loaded, their origin and format needs no digest: changes there run every rule.
+        let mut folders: FxHashMap<String, FxHashMap<PathBuf, Vec<FileId>>> = FxHashMap::default();
+        for (id, module) in ctx.scan() {
             if module.is_workspace() || module.format == ModuleFormat::Declaration {
                 continue;
             }
+            if let Some(root) = ctx.package_root(id) {
+                folders
+                    .entry(root.name)
+                    .or_default()
+                    .entry(root.dir)
+                    .or_default()
+                    .push(id);
+            }
+        }
+        let candidates: Vec<FileId> = folders
+            .into_values()
+            .filter(|dirs| dirs.len() > 1)
+            .flat_map(|dirs| dirs.into_values().flatten())
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        // Breadth first from the workspace modules, within the modules that lead to a candidate:
+        // every importer of such a module leads there too, so the first parents found are those
+        // of a walk over the whole graph.
+        let leading = ctx.runtime_ancestors(&candidates);
+        let mut starts: Vec<FileId> = leading
+            .iter()
+            .copied()
+            .filter(|id| ctx.module(*id).is_some_and(|m| m.is_workspace()))
+            .collect();
+        starts.sort_by(|a, b| ctx.cmp_paths(*a, *b));
+        let parents = ctx.first_reached_within(&starts, &leading);
+        let depth = |id: FileId| ctx.chain_to(&parents, id).len();
+        // name → package dir → copy
+        let mut packages: FxHashMap<String, FxHashMap<PathBuf, Copy>> = FxHashMap::default();
+        let mut reached: Vec<FileId> = candidates
+            .into_iter()
+            .filter(|id| parents.contains_key(id))
+            .collect();
+        reached.sort_by(|a, b| ctx.cmp_paths(*a, *b));
+        for id in reached {
             let Some((root, info)) = ctx.package_of(id) else {
                 continue;
             };
-            let depth = ctx.chain_to(&parents, id).len();
             let copies = packages.entry(root.name.clone()).or_default();
             let copy = copies.entry(root.dir.clone()).or_insert_with(|| Copy {
                 dir: root.dir.clone(),
@@ -62,7 +92,7 @@ impl Rule for PackageCopies {
                 members: Vec::new(),
             });
             copy.members.push(id);
-            if depth < ctx.chain_to(&parents, copy.entry).len() {
+            if depth(id) < depth(copy.entry) {
                 copy.entry = id;
             }
         }

@@ -7,10 +7,12 @@
 
 use rustc_hash::FxHashSet;
 
-use super::context::name_list;
-use super::{Rule, RuleContext, RuleMeta};
+use std::hash::Hash;
+
+use super::context::{cache_deletions, name_list};
+use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::graph::{FileId, FormatCertainty, ModuleFormat};
+use crate::graph::{FileId, FormatCertainty, Module, ModuleFormat};
 
 pub struct PartialInvalidation;
 
@@ -20,118 +22,136 @@ static META: RuleMeta = RuleMeta {
     summary: "delete require.cache[…] re-evaluates one module while its dependencies or importers stay stale.",
 };
 
-/// Every module some workspace module deletes from `require.cache` (with a certain key).
-fn all_deleted(ctx: &RuleContext) -> FxHashSet<FileId> {
-    ctx.graph
-        .workspace_modules()
-        .filter_map(|(id, _)| ctx.cache_deletions(id))
-        .flatten()
-        .filter_map(|(_, target)| target)
-        .collect()
-}
-
 impl Rule for PartialInvalidation {
     fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {
-        let Some(deletions) = ctx.cache_deletions(id) else {
-            return;
-        };
-        if deletions.is_empty() {
-            return;
+    fn scan_digest(&self, module: &Module, state: &mut ScanDigest) {
+        module.facts.clears_whole_cache.hash(state);
+        for (delete, target) in cache_deletions(module).into_iter().flatten() {
+            delete.key.hash(state);
+            target.hash(state);
         }
-        let deleted = all_deleted(ctx);
-        for (delete, target) in deletions {
-            let Some(target) = target else { continue };
-            let Some(module) = ctx.module(target) else {
-                continue;
-            };
-            if module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain {
-                continue; // stale-import/esm-cache-delete
-            }
-            if !module.is_workspace() || !module.facts.parsed() {
-                continue;
-            }
-            // (a) Workspace dependencies that stay cached.
-            let parents = ctx.first_reached_by(&[target]);
-            let mut stale_deps: Vec<FileId> = parents
-                .keys()
-                .copied()
-                .filter(|m| {
-                    *m != target
-                        && !deleted.contains(m)
-                        && ctx.module(*m).is_some_and(|m| m.is_workspace())
+    }
+
+    fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
+        let deleting: Vec<(FileId, &Module)> = ctx
+            .scan_workspace()
+            .filter(|(_, m)| !m.facts.cache_deletes.is_empty())
+            .collect();
+        // Every module some workspace module deletes from `require.cache` (with a certain key).
+        let deleted: FxHashSet<FileId> = deleting
+            .iter()
+            .filter_map(|(_, m)| cache_deletions(m))
+            .flatten()
+            .filter_map(|(_, target)| target)
+            .collect();
+        for (id, module) in deleting {
+            check_module_deletes(ctx, id, module, &deleted, out);
+        }
+    }
+}
+
+fn check_module_deletes(
+    ctx: &RuleContext,
+    id: FileId,
+    deleter: &Module,
+    deleted: &FxHashSet<FileId>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(deletions) = cache_deletions(deleter) else {
+        return;
+    };
+    for (delete, target) in deletions {
+        let Some(target) = target else { continue };
+        let Some(module) = ctx.module(target) else {
+            continue;
+        };
+        if module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain {
+            continue; // stale-import/esm-cache-delete
+        }
+        if !module.is_workspace() || !module.facts.parsed() {
+            continue;
+        }
+        // (a) Workspace dependencies that stay cached.
+        let parents = ctx.first_reached_by(&[target]);
+        let mut stale_deps: Vec<FileId> = parents
+            .keys()
+            .copied()
+            .filter(|m| {
+                *m != target
+                    && !deleted.contains(m)
+                    && ctx.module(*m).is_some_and(|m| m.is_workspace())
+            })
+            .collect();
+        stale_deps.sort_by(|a, b| ctx.cmp_paths(*a, *b));
+        // (b) Modules that required it earlier and keep the old exports.
+        let mut holders: Vec<FileId> = ctx
+            .importers(target)
+            .iter()
+            .copied()
+            .filter(|m| *m != id && !deleted.contains(m))
+            .filter(|m| {
+                ctx.module(*m).is_some_and(|module| {
+                    module.is_workspace()
+                        && module
+                            .runtime_edges()
+                            .any(|(e, _)| e.target.module() == Some(target))
                 })
-                .collect();
-            stale_deps.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
-            // (b) Modules that required it earlier and keep the old exports.
-            let mut holders: Vec<FileId> = ctx
-                .graph
-                .importers(target)
-                .iter()
-                .copied()
-                .filter(|m| *m != id && !deleted.contains(m))
-                .filter(|m| {
-                    ctx.module(*m).is_some_and(|module| {
-                        module.is_workspace()
-                            && module
-                                .runtime_edges()
-                                .any(|(e, _)| e.target.module() == Some(target))
-                    })
-                })
-                .collect();
-            holders.sort_by(|a, b| ctx.graph.cmp_paths(*a, *b));
-            holders.dedup();
-            if stale_deps.is_empty() && holders.is_empty() {
-                continue;
-            }
-            let name = ctx.display(target);
-            let mut parts = Vec::new();
-            if !stale_deps.is_empty() {
-                let names: Vec<String> = stale_deps.iter().map(|m| ctx.display(*m)).collect();
-                parts.push(format!("its dependencies {} stay cached, so the new {name} runs against their old code", name_list(&names, 5)));
-            }
-            if !holders.is_empty() {
-                let names: Vec<String> = holders.iter().map(|m| ctx.display(*m)).collect();
-                let verb = if names.len() == 1 { "keeps" } else { "keep" };
-                parts.push(format!(
-                    "{} already required it and {verb} the old exports",
-                    name_list(&names, 5)
+            })
+            .collect();
+        holders.sort_by(|a, b| ctx.cmp_paths(*a, *b));
+        holders.dedup();
+        if stale_deps.is_empty() && holders.is_empty() {
+            continue;
+        }
+        let name = ctx.display(target);
+        let mut parts = Vec::new();
+        if !stale_deps.is_empty() {
+            let names: Vec<String> = stale_deps.iter().map(|m| ctx.display(*m)).collect();
+            parts.push(format!(
+                "its dependencies {} stay cached, so the new {name} runs against their old code",
+                name_list(&names, 5)
+            ));
+        }
+        if !holders.is_empty() {
+            let names: Vec<String> = holders.iter().map(|m| ctx.display(*m)).collect();
+            let verb = if names.len() == 1 { "keeps" } else { "keep" };
+            parts.push(format!(
+                "{} already required it and {verb} the old exports",
+                name_list(&names, 5)
+            ));
+        }
+        let message = format!(
+            "Deleting {name} from require.cache re-evaluates only {name} on the next require: {}.",
+            parts.join("; ")
+        );
+        let mut diagnostic = ctx.diagnostic(META.code, Severity::Warning, id, delete.span, message);
+        for dep in stale_deps {
+            if let Some(&(importer, span)) = parents.get(&dep) {
+                diagnostic.related.push(ctx.related(
+                    importer,
+                    span,
+                    format!("{} stays cached", ctx.display(dep)),
                 ));
             }
-            let message = format!(
-                "Deleting {name} from require.cache re-evaluates only {name} on the next require: {}.",
-                parts.join("; ")
-            );
-            let mut diagnostic =
-                ctx.diagnostic(META.code, Severity::Warning, id, delete.span, message);
-            for dep in stale_deps {
-                if let Some(&(importer, span)) = parents.get(&dep) {
-                    diagnostic.related.push(ctx.related(
-                        importer,
-                        span,
-                        format!("{} stays cached", ctx.display(dep)),
-                    ));
-                }
-            }
-            for holder in holders {
-                let Some(module) = ctx.module(holder) else {
-                    continue;
-                };
-                if let Some((_, site)) = module
-                    .runtime_edges()
-                    .find(|(e, _)| e.target.module() == Some(target))
-                {
-                    diagnostic.related.push(ctx.related(
-                        holder,
-                        site.span,
-                        format!("{} keeps the old exports of {name}", ctx.display(holder)),
-                    ));
-                }
-            }
-            out.push(diagnostic);
         }
+        for holder in holders {
+            let Some(module) = ctx.module(holder) else {
+                continue;
+            };
+            if let Some((_, site)) = module
+                .runtime_edges()
+                .find(|(e, _)| e.target.module() == Some(target))
+            {
+                diagnostic.related.push(ctx.related(
+                    holder,
+                    site.span,
+                    format!("{} keeps the old exports of {name}", ctx.display(holder)),
+                ));
+            }
+        }
+        out.push(diagnostic);
     }
 }

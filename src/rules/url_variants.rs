@@ -5,12 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::hash::Hash;
+
 use rustc_hash::FxHashSet;
 
-use super::{Rule, RuleContext, RuleMeta};
+use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::extract::Span;
-use crate::graph::{FileId, ModuleFormat};
+use crate::extract::{ImportSite, Span};
+use crate::graph::{Edge, FileId, Module, ModuleFormat};
 
 pub struct UrlVariants;
 
@@ -33,44 +35,56 @@ impl Rule for UrlVariants {
         &META
     }
 
+    fn scan_digest(&self, module: &Module, digest: &mut ScanDigest) {
+        if module.is_workspace() {
+            for (edge, site) in suffixed_edges(module) {
+                edge.target.hash(digest);
+                site.url_suffix.hash(digest);
+            }
+        }
+    }
+
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
         // Only targets imported at least once with a query or hash can have two URLs.
-        let with_suffix: FxHashSet<FileId> = ctx
-            .graph
-            .workspace_modules()
-            .flat_map(|(_, m)| m.runtime_edges())
-            .filter(|(_, site)| {
-                site.url_suffix.is_some()
-                    && !site.cache_busting
-                    && site.kind.uses_import_conditions()
-            })
+        let with_suffix: BTreeSet<FileId> = ctx
+            .scan_workspace()
+            .flat_map(|(_, m)| suffixed_edges(m))
             .filter_map(|(edge, _)| edge.target.module())
             .collect();
-        if with_suffix.is_empty() {
-            return;
-        }
         // target → (sites, distinct suffixes)
         let mut by_target: BTreeMap<FileId, Variants> = BTreeMap::new();
-        for importer in ctx.sorted_workspace_modules() {
-            for (edge, site) in ctx.runtime_edges(importer) {
-                if site.cache_busting || !site.kind.uses_import_conditions() {
-                    continue;
+        for target in with_suffix {
+            if ctx
+                .module(target)
+                .is_none_or(|m| m.format != ModuleFormat::Esm)
+            {
+                continue;
+            }
+            let mut importers: Vec<FileId> = ctx
+                .importers(target)
+                .iter()
+                .copied()
+                .filter(|id| ctx.module(*id).is_some_and(|m| m.is_workspace()))
+                .collect();
+            importers.sort_by(|a, b| ctx.cmp_paths(*a, *b));
+            importers.dedup();
+            for importer in importers {
+                for (edge, site) in ctx.runtime_edges(importer) {
+                    if site.cache_busting
+                        || !site.kind.uses_import_conditions()
+                        || edge.target.module() != Some(target)
+                    {
+                        continue;
+                    }
+                    let suffix = site.url_suffix.clone().unwrap_or_default();
+                    let entry = by_target.entry(target).or_default();
+                    entry.sites.push((
+                        importer,
+                        site.span,
+                        format!("{}{}", site.specifier, suffix),
+                    ));
+                    entry.suffixes.insert(suffix);
                 }
-                let Some(target) = edge.target.module().filter(|t| with_suffix.contains(t)) else {
-                    continue;
-                };
-                if ctx
-                    .module(target)
-                    .is_none_or(|m| m.format != ModuleFormat::Esm)
-                {
-                    continue;
-                }
-                let suffix = site.url_suffix.clone().unwrap_or_default();
-                let entry = by_target.entry(target).or_default();
-                entry
-                    .sites
-                    .push((importer, site.span, format!("{}{}", site.specifier, suffix)));
-                entry.suffixes.insert(suffix);
             }
         }
         for (target, Variants { sites, suffixes }) in by_target {
@@ -130,4 +144,11 @@ impl Rule for UrlVariants {
             }
         }
     }
+}
+
+/// Runtime imports with a fixed query or hash, with import conditions.
+fn suffixed_edges(module: &Module) -> impl Iterator<Item = (&Edge, &ImportSite)> {
+    module.runtime_edges().filter(|(_, site)| {
+        site.url_suffix.is_some() && !site.cache_busting && site.kind.uses_import_conditions()
+    })
 }

@@ -10,7 +10,7 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::{Config, ConfigError};
 use crate::graph::{Edge, FileId, Module, ModuleGraph, Origin, Target};
@@ -60,7 +60,7 @@ pub enum FileChange {
 }
 
 /// What an [`Workspace::apply`] changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct ApplyResult {
     /// Modules whose facts or edges changed, or that appeared or disappeared.
     pub changed: FxHashSet<FileId>,
@@ -69,6 +69,9 @@ pub struct ApplyResult {
     /// The graph's structure changed: a module appeared or disappeared, or an import site's
     /// kind, specifier, query, flags or target changed (not only its position).
     pub structure: bool,
+    /// What each module in `changed` was before this change (`None`: it was not loaded), so
+    /// that rules can tell which of their inputs changed. Empty after a rebuild.
+    pub previous: FxHashMap<FileId, Option<Module>>,
 }
 
 pub struct Workspace {
@@ -85,6 +88,8 @@ pub struct Workspace {
     options: WorkspaceOptions,
     /// Set while applying a change when the structure changed (see `ApplyResult::structure`).
     structure_changed: bool,
+    /// The modules as they were before the change being applied (first value per module).
+    previous: FxHashMap<FileId, Option<Module>>,
     /// Counts loaded files and carries a cancel; a fresh handle once the first load is over,
     /// so that a cancelled load does not stop later changes.
     progress: Arc<LoadProgress>,
@@ -304,7 +309,7 @@ impl Workspace {
                         && structure(old) == structure(&module)
                 });
                 self.structure_changed |= !same_structure;
-                self.graph.set_module(id, module);
+                self.put_module(id, module);
                 changed.insert(id);
             }
             origin = None;
@@ -394,7 +399,7 @@ impl Workspace {
                     edges,
                     ..module.clone()
                 };
-                self.graph.set_module(id, module);
+                self.put_module(id, module);
                 self.structure_changed = true;
                 changed.insert(id);
             }
@@ -436,9 +441,26 @@ impl Workspace {
     /// that can resolve differently afterwards.
     pub fn apply(&mut self, change: FileChange) -> ApplyResult {
         self.structure_changed = false;
+        self.previous.clear();
         let mut result = self.apply_inner(change);
         result.structure |= self.structure_changed || result.rebuilt;
+        if !result.rebuilt {
+            result.previous = std::mem::take(&mut self.previous);
+        }
         result
+    }
+
+    /// The only way a loaded module is replaced: keeps the first previous value per change.
+    fn put_module(&mut self, id: FileId, module: Module) {
+        let old = self.graph.set_module(id, module);
+        self.previous.entry(id).or_insert(old);
+    }
+
+    /// The only way a module is forgotten: keeps the first previous value per change.
+    fn take_module(&mut self, id: FileId) -> Option<Module> {
+        let old = self.graph.remove_module(id);
+        self.previous.entry(id).or_insert_with(|| old.clone());
+        old
     }
 
     fn apply_inner(&mut self, change: FileChange) -> ApplyResult {
@@ -471,7 +493,7 @@ impl Workspace {
                         certainty,
                         ..module.clone()
                     };
-                    self.graph.set_module(*id, module);
+                    self.put_module(*id, module);
                     self.structure_changed = true;
                     result.changed.insert(*id);
                 }
@@ -546,7 +568,7 @@ impl Workspace {
                     let p = self.graph.path(*id).to_path_buf();
                     affected.extend(self.affected_by_layout(&p));
                     self.structure_changed = true;
-                    if let Some(old) = self.graph.remove_module(*id) {
+                    if let Some(old) = self.take_module(*id) {
                         self.index.update(*id, &p, Some(&old.facts), None);
                     }
                     self.caches.notes.remove(&p);
@@ -646,6 +668,7 @@ impl Workspace {
             changed,
             rebuilt: true,
             structure: true,
+            previous: FxHashMap::default(),
         }
     }
 
@@ -669,6 +692,7 @@ impl Workspace {
             stats: LoadStats::default(),
             options,
             structure_changed: true,
+            previous: FxHashMap::default(),
             progress,
             file_limit: None,
         };

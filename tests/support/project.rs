@@ -19,6 +19,11 @@ pub const FILES: &[&str] = &[
     "node_modules/pkg/index.js",
     "node_modules/pkg/package.json",
     "package.json",
+    // A dual package (`pkg`: ESM and CommonJS entries) and a second copy of it under `other`.
+    "node_modules/pkg/index.mjs",
+    "node_modules/other/index.js",
+    "node_modules/other/node_modules/pkg/index.js",
+    "node_modules/other/node_modules/pkg/package.json",
 ];
 
 /// Lines a source file is made of.
@@ -47,7 +52,18 @@ pub const LINES: &[&str] = &[
     "import {",
     "import './lib';",
     "const lib = require('./lib');",
+    "const pkg = require('pkg');",
+    "import other from 'other';",
+    "const other = require('other');",
 ];
+
+/// Cases per property test: `default`, or `MODGRAPH_PROPTEST_CASES` for longer runs by hand.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("MODGRAPH_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -66,7 +82,17 @@ pub fn content(file: &str, lines: &[usize]) -> String {
             };
             format!("{{ \"name\": \"app\", \"type\": \"{kind}\" }}\n")
         }
-        "node_modules/pkg/package.json" => "{ \"name\": \"pkg\", \"version\": \"1.0.0\" }\n".into(),
+        "node_modules/pkg/package.json" => {
+            let exports = if lines.first().is_some_and(|l| l % 2 == 0) {
+                ", \"exports\": { \"import\": \"./index.mjs\", \"require\": \"./index.js\" }"
+            } else {
+                ""
+            };
+            format!("{{ \"name\": \"pkg\", \"version\": \"1.0.0\"{exports} }}\n")
+        }
+        "node_modules/other/node_modules/pkg/package.json" => {
+            "{ \"name\": \"pkg\", \"version\": \"2.0.0\" }\n".into()
+        }
         _ => {
             lines
                 .iter()
