@@ -202,3 +202,47 @@ fn dual_package_lists_a_bounded_number_of_related_sites() {
         "{message}"
     );
 }
+
+/// Permissions removed inside the workspace: an unreadable file stays in the graph (its
+/// importers resolve it) with a note on stderr and no facts; an unreadable folder is not
+/// indexed. The check finishes normally. Root ignores permission bits, so as root the check
+/// runs as user 65534 (`nobody`).
+#[cfg(unix)]
+#[test]
+fn unreadable_files_and_folders_are_noted_or_skipped() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    std::fs::write(root.join("main.mjs"), "import './a.mjs';\n").expect("write");
+    // Both would be reported if they were read.
+    std::fs::write(root.join("a.mjs"), "import './nowhere-a.mjs';\n").expect("write");
+    std::fs::create_dir(root.join("locked")).expect("mkdir");
+    std::fs::write(root.join("locked/b.mjs"), "import './nowhere-b.mjs';\n").expect("write");
+    mode(&root, 0o755);
+    mode(&root.join("main.mjs"), 0o644);
+    mode(&root.join("a.mjs"), 0o000);
+    mode(&root.join("locked"), 0o000);
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modgraph"));
+    command.args(["check", "--format", "json"]).arg(&root);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // The binary must be reachable for that user too (cargo's target folder usually is).
+        command.uid(65534).gid(65534);
+    }
+    let output = command.output().expect("the modgraph binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["diagnostics"], serde_json::json!([]), "{report}");
+    assert_eq!(report["modules"], 2, "main.mjs and a.mjs: {report}");
+    assert!(
+        stderr.contains("a.mjs: cannot read: Permission denied"),
+        "{stderr}"
+    );
+    mode(&root.join("locked"), 0o755);
+}

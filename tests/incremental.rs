@@ -110,3 +110,90 @@ proptest! {
         prop_assert_eq!(inc_diags, fresh_diags);
     }
 }
+
+/// A small workspace: `main.cjs` requires a folder module `lib.js/` (its `index.js`), a file in
+/// it, and `a.cjs`.
+fn folder_workspace() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    write(
+        &root,
+        "main.cjs",
+        "require('./lib.js');\nrequire('./lib.js/util.js');\nrequire('./a.cjs');\n",
+    );
+    write(&root, "a.cjs", "module.exports = 1;\n");
+    write(&root, "lib.js/index.js", "require('./util.js');\n");
+    write(&root, "lib.js/util.js", "module.exports = 2;\n");
+    (dir, root)
+}
+
+fn assert_fresh(ws: &Workspace, root: &Path, what: &str) {
+    let fresh = Workspace::open(&[root.to_path_buf()]).expect("workspace opens");
+    assert_eq!(picture(ws, root), picture(&fresh, root), "{what}");
+}
+
+/// The disk changes after the walk listed the files and before they are read: a file is
+/// deleted and a listed folder becomes a file. The graph is the one of the disk as read: the
+/// vanished files are left out, not kept as unreadable modules.
+#[test]
+fn files_that_vanish_between_listing_and_reading_are_left_out() {
+    let (_dir, root) = folder_workspace();
+    let (a, lib) = (root.join("a.cjs"), root.join("lib.js"));
+    let progress = modgraph::workspace::LoadProgress::on_listed(move || {
+        std::fs::remove_file(&a).expect("delete a.cjs");
+        std::fs::remove_dir_all(&lib).expect("delete lib.js/");
+        std::fs::write(&lib, "module.exports = 3;\n").expect("lib.js is a file now");
+    });
+    let ws = Workspace::open_with_progress(
+        std::slice::from_ref(&root),
+        modgraph::workspace::WorkspaceOptions::default(),
+        std::sync::Arc::new(progress),
+    )
+    .expect("workspace opens");
+    assert!(
+        ws.notes().is_empty(),
+        "no note about files that are gone: {:?}",
+        ws.notes()
+    );
+    assert_fresh(&ws, &root, "a load raced by deletions");
+}
+
+/// A folder is replaced by a file of the same name (and back), with the events a watcher may
+/// deliver: both, only the creation, or only a change. Each ends equal to a fresh build.
+#[test]
+fn a_folder_replaced_by_a_file_and_back_through_apply() {
+    type Events = fn(&Path) -> Vec<FileChange>;
+    let sequences: [(&str, Events); 3] = [
+        ("deleted, then created", |p| {
+            vec![
+                FileChange::Deleted(p.to_path_buf()),
+                FileChange::Created(p.to_path_buf()),
+            ]
+        }),
+        ("created only", |p| {
+            vec![FileChange::Created(p.to_path_buf())]
+        }),
+        ("changed only", |p| {
+            vec![FileChange::Changed(p.to_path_buf())]
+        }),
+    ];
+    for (name, events) in sequences {
+        let (_dir, root) = folder_workspace();
+        let mut ws = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
+        let lib = root.join("lib.js");
+        std::fs::remove_dir_all(&lib).expect("delete lib.js/");
+        std::fs::write(&lib, "module.exports = 3;\n").expect("lib.js is a file now");
+        for change in events(&lib) {
+            ws.apply(change);
+        }
+        assert_fresh(&ws, &root, &format!("folder → file, {name}"));
+
+        std::fs::remove_file(&lib).expect("delete lib.js");
+        write(&root, "lib.js/index.js", "require('./util.js');\n");
+        write(&root, "lib.js/util.js", "module.exports = 2;\n");
+        for change in events(&lib) {
+            ws.apply(change);
+        }
+        assert_fresh(&ws, &root, &format!("file → folder, {name}"));
+    }
+}

@@ -884,3 +884,96 @@ fn the_server_exits_when_its_client_vanishes_without_shutdown() {
     let status = client.vanish();
     assert!(status.success(), "{status}");
 }
+
+/// Stdin closes (the editor is gone) at other moments than after indexing: before
+/// `initialize`, in the middle of a message, and while indexing is held mid-way. Each time the
+/// server exits with code 0.
+#[test]
+fn the_server_exits_cleanly_whenever_stdin_closes() {
+    let client = LspClient::start();
+    let status = client.vanish();
+    assert_eq!(status.code(), Some(0), "before initialize: {status}");
+
+    let (_dir, root) = example();
+    let mut client = LspClient::start();
+    client.initialize(&root, json!({}), None);
+    client.send_raw(b"Content-Length: 120\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":");
+    let status = client.vanish();
+    assert_eq!(status.code(), Some(0), "mid-message: {status}");
+
+    let (_dir, root) = chain(40);
+    let mut client = LspClient::start_with_env(&[("MODGRAPH_TEST_PAUSE_INDEX_AFTER", "3")]);
+    client.initialize(
+        &root,
+        json!({ "window": { "workDoneProgress": true } }),
+        None,
+    );
+    // Indexing holds after 3 files (until a cancel that never comes).
+    client.wait_message(|m| {
+        is_progress(m, "report")
+            && m["params"]["value"]["message"]
+                .as_str()
+                .and_then(files_of)
+                .is_some_and(|(done, _)| done >= 3)
+    });
+    let status = client.vanish();
+    assert_eq!(status.code(), Some(0), "while indexing: {status}");
+}
+
+/// A folder replaced by a file of the same name and back, reported the way editors coalesce
+/// it: only a change (type 2) for the folder → file, only a creation (type 1) for the file →
+/// folder. The server's diagnostics follow the disk.
+#[test]
+fn a_folder_replaced_by_a_file_through_watched_file_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    let write = |name: &str, text: &str| {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+        std::fs::write(path, text).expect("write");
+    };
+    write(
+        "main.cjs",
+        "require('./lib.js');\nrequire('./lib.js/util.js');\n",
+    );
+    write(
+        "lib.js/index.js",
+        "require('./util.js');\nrequire('./gone.js');\n",
+    );
+    write("lib.js/util.js", "module.exports = 2;\n");
+    let main = file_uri(&root.join("main.cjs"));
+    let index = file_uri(&root.join("lib.js/index.js"));
+    let lib = root.join("lib.js");
+    let mut client = LspClient::start();
+    client.initialize(
+        &root,
+        json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } }),
+        None,
+    );
+    client.wait_diagnostics(&index, |l| has(l, "stale-import/missing-module"));
+
+    std::fs::remove_dir_all(&lib).expect("delete lib.js/");
+    write("lib.js", "module.exports = 3;\n");
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": file_uri(&lib), "type": 2 }] }),
+    );
+    client.wait_diagnostics(&main, |l| has(l, "stale-import/missing-module"));
+    client.wait_diagnostics(&index, |l| l.is_empty());
+    converges_to_a_fresh_start(&mut client, &root);
+
+    std::fs::remove_file(&lib).expect("delete lib.js");
+    write(
+        "lib.js/index.js",
+        "require('./util.js');\nrequire('./gone.js');\n",
+    );
+    write("lib.js/util.js", "module.exports = 2;\n");
+    client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": file_uri(&lib), "type": 1 }] }),
+    );
+    client.wait_diagnostics(&main, |l| l.is_empty());
+    client.wait_diagnostics(&index, |l| has(l, "stale-import/missing-module"));
+    converges_to_a_fresh_start(&mut client, &root);
+    client.shutdown();
+}

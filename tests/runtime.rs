@@ -1107,3 +1107,219 @@ fn two_clients_reloading_at_once_are_served_one_after_the_other() {
     let state = app.probe();
     assert!(state.starts_with("state: view(v2) count=2"), "{state}");
 }
+
+#[test]
+fn modgraph_reload_reports_a_process_that_dies_during_the_reload() {
+    let node = nodes().remove(0);
+    let mut app = Preloaded::workspace(esm_app());
+    let agent = app.modgraph(&["agent"]);
+    let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
+    let pid = app.start(&node, "--import", &agent, "main.mjs");
+    assert!(app.probe().starts_with("state: view(v1)"));
+
+    app.write(
+        "format.mjs",
+        "process.exit(5);\nexport const fmt = () => 'v2';\n",
+    );
+    let reload = app.modgraph(&["reload"]);
+    assert_eq!(reload.status.code(), Some(1), "{reload:?}");
+    let stderr = String::from_utf8_lossy(&reload.stderr);
+    assert!(
+        stderr.contains(&format!("pid {pid}: the runtime closed the connection")),
+        "{stderr}"
+    );
+    let status = app.child.as_mut().expect("started").wait().expect("wait");
+    assert_eq!(status.code(), Some(5));
+    // The process removed its record on the way out: nothing left to reload.
+    let again = app.modgraph(&["reload"]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+}
+
+/// Writes a discovery record into `folder` as the agent would (mode 0600).
+fn plant_record(folder: &Path, name: &str, pid: u32, cwd: &Path, socket: &Path) -> PathBuf {
+    let path = folder.join(name);
+    let record = serde_json::json!({
+        "pid": pid, "cwd": cwd, "endpoint": format!("unix:{}", socket.display()),
+        "token": "0".repeat(48), "protocol": 1,
+    });
+    std::fs::write(&path, record.to_string()).expect("write record");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+fn chown(path: &Path, uid: u32) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::lchown(c_path.as_ptr(), uid, uid) },
+        0,
+        "chown"
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn stale_and_foreign_records_are_not_reloaded() {
+    let app = Preloaded::workspace(esm_app());
+    let folder = app.runtime_dir.join("modgraph");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // A record of a live process (this test, as if its pid had been reused) whose socket is
+    // gone, and one whose socket nobody listens on.
+    let me = std::process::id();
+    let gone = plant_record(&folder, "1.json", me, &app.root, &folder.join("gone.sock"));
+    let orphan_socket = folder.join("orphan.sock");
+    drop(std::os::unix::net::UnixListener::bind(&orphan_socket).expect("bind"));
+    let orphan = plant_record(&folder, "2.json", me, &app.root, &orphan_socket);
+    // A record of another user's, naming a socket that listens.
+    let listening = folder.join("listening.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&listening).expect("bind");
+    let foreign = plant_record(&folder, "3.json", me, &app.root, &listening);
+    if is_root() {
+        chown(&foreign, 65534);
+    } else {
+        std::fs::remove_file(&foreign).expect("remove");
+        eprintln!("skipped the foreign record: giving a file to another user needs root");
+    }
+
+    let reload = app.modgraph(&["reload"]);
+    assert_eq!(reload.status.code(), Some(2), "{reload:?}");
+    assert!(
+        String::from_utf8_lossy(&reload.stderr).contains("no running Node process"),
+        "{reload:?}"
+    );
+    assert!(
+        !gone.exists() && !orphan.exists(),
+        "stale records are removed"
+    );
+    assert!(!orphan_socket.exists(), "the stale socket is removed");
+    if is_root() {
+        assert!(foreign.exists(), "another user's record is left alone");
+        listener.set_nonblocking(true).expect("nonblocking");
+        assert!(
+            listener.accept().is_err(),
+            "another user's record was connected to"
+        );
+    }
+
+    // A discovery folder others can enter is refused with the fix in the message.
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let refused = app.modgraph(&["reload"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("chmod 700"), "{stderr}");
+}
+
+/// The temp folder already holds another user's `modgraph-<uid>` where the socket would go
+/// (the runtime folder is too long for a socket path): `modgraph run` refuses before starting
+/// Node, and an agent started by hand runs the program without an endpoint.
+#[test]
+fn a_socket_fallback_folder_of_another_user_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: giving a folder to another user needs root");
+        return;
+    }
+    let node = nodes().remove(0);
+    let app = Preloaded::workspace(esm_app());
+    let tmp = app.root.join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    // SAFETY: getuid has no preconditions.
+    let taken = tmp.join(format!("modgraph-{}", unsafe { libc::getuid() }));
+    std::fs::create_dir(&taken).expect("mkdir");
+    std::fs::set_permissions(&taken, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    chown(&taken, 65534);
+    let long_runtime = app.runtime_dir.join("x".repeat(100));
+    std::fs::create_dir_all(&long_runtime).expect("mkdir");
+
+    let run = Command::new(env!("CARGO_BIN_EXE_modgraph"))
+        .args(["run", "--", &node, "main.mjs"])
+        .current_dir(&app.root)
+        .env("XDG_RUNTIME_DIR", &long_runtime)
+        .env("TMPDIR", &tmp)
+        .env("MODGRAPH_CACHE_DIR", app.root.join(".cache"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("modgraph run");
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("belongs to user 65534"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&run.stdout).contains("ready"),
+        "Node was not started"
+    );
+
+    let agent = app.modgraph(&["agent"]);
+    let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
+    let mut child = Command::new(&node)
+        .args(["--import", &agent, "main.mjs"])
+        .current_dir(&app.root)
+        .env("XDG_RUNTIME_DIR", &long_runtime)
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let out = Lines::spawn(child.stdout.take().expect("stdout"));
+    let err = Lines::spawn(child.stderr.take().expect("stderr"));
+    out.expect("`ready`", |l| l == "ready");
+    err.expect("the endpoint warning", |l| {
+        l.contains("could not open its control endpoint")
+            && l.contains("not a directory owned by this user")
+    });
+    writeln!(stdin, "probe").expect("probe");
+    out.expect("`state: …`", |l| l.starts_with("state: view(v1)"));
+    assert_eq!(
+        std::fs::read_dir(&taken).expect("read").count(),
+        0,
+        "nothing was put into the other user's folder"
+    );
+    let records = long_runtime.join("modgraph");
+    let published = std::fs::read_dir(&records).map_or(0, |d| d.count());
+    assert_eq!(published, 0, "no record without an endpoint");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `MODGRAPH_AGENT_SOCKET` (chosen by `modgraph run`, which never names a live socket) names a
+/// socket file left behind by a process that is gone: the agent replaces it and listens.
+#[test]
+fn the_agent_replaces_a_stale_socket_at_its_path() {
+    let node = nodes().remove(0);
+    let mut app = Preloaded::workspace(esm_app());
+    let socket = app.runtime_dir.join("left-behind.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+    assert!(UnixStream::connect(&socket).is_err(), "nobody listens");
+    let agent = app.modgraph(&["agent"]);
+    let agent = String::from_utf8_lossy(&agent.stdout).trim().to_owned();
+    let token = "ab".repeat(24);
+    let mut child = Command::new(&node)
+        .args(["--import", &agent, "main.mjs"])
+        .current_dir(&app.root)
+        .env("XDG_RUNTIME_DIR", &app.runtime_dir)
+        .env("MODGRAPH_AGENT_SOCKET", &socket)
+        .env("MODGRAPH_AGENT_TOKEN", &token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    app.stdin = child.stdin.take();
+    app.out = Some(Lines::spawn(child.stdout.take().expect("stdout")));
+    let pid = child.id();
+    app.child = Some(child);
+    app.out
+        .as_ref()
+        .expect("out")
+        .expect("`ready`", |l| l == "ready");
+    app.probe(); // the endpoint listens once the event loop has run
+    let hello = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{{\"token\":\"{token}\"}}}}\n"
+    );
+    let answers = exchange(&socket, &[hello.as_bytes()], false);
+    assert_eq!(answers[0]["result"]["pid"], pid, "{answers:?}");
+}

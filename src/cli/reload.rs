@@ -21,7 +21,7 @@ pub fn run(files: &[PathBuf], root: Option<&Path>, as_json: bool) -> Result<Exit
         );
     }
     let records =
-        discovery::records_within(&runtime::runtime_directory(), std::slice::from_ref(&root));
+        discovery::records_within(&runtime::runtime_directory(), std::slice::from_ref(&root))?;
     if records.is_empty() {
         anyhow::bail!(
             "no running Node process with the modgraph agent works under {}; start one with `modgraph run -- node app.mjs`",

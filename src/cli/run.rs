@@ -13,7 +13,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::runtime::client::AgentNotification;
-use crate::runtime::{self, AgentClient, ReloadParams, agent_files, content_hash};
+use crate::runtime::{self, AgentClient, ReloadParams, agent_files, content_hash, discovery};
 use crate::workspace::{FileChange, Workspace};
 
 pub struct RunOptions {
@@ -109,15 +109,15 @@ pub fn run(options: RunOptions) -> Result<ExitCode> {
     let agent =
         agent_files::install().context("cannot write the runtime agent to the cache folder")?;
     let (program, args) = node_command(&options.command, &agent)?;
-    let directory = runtime::runtime_directory();
+    let mut directory = runtime::runtime_directory();
     create_private_dir(&directory)?;
-    let mut socket = directory.join(format!("run-{}.sock", std::process::id()));
     // Unix socket paths are limited to about 104 bytes: use the temp folder for long ones.
-    if socket.as_os_str().len() > 100 {
-        let fallback = std::env::temp_dir().join(format!("modgraph-{}", user_id()));
-        create_private_dir(&fallback)?;
-        socket = fallback.join(format!("run-{}.sock", std::process::id()));
+    let longest_name = format!("run-{}-99.sock", std::process::id());
+    if directory.join(longest_name).as_os_str().len() > 100 {
+        directory = std::env::temp_dir().join(format!("modgraph-{}", user_id()));
+        create_private_dir(&directory)?;
     }
+    let socket = claim_socket(&directory, std::process::id())?;
     let token = random_token();
 
     let async_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -147,6 +147,8 @@ fn user_id() -> u32 {
     0
 }
 
+/// Creates `directory` with mode 0700, or checks an existing one: it must be a directory of
+/// the user's (see [`discovery::check_folder`]); access for others is taken away.
 fn create_private_dir(directory: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -156,14 +158,79 @@ fn create_private_dir(directory: &Path) -> Result<()> {
             .mode(0o700)
             .create(directory)
             .with_context(|| format!("cannot create {}", directory.display()))?;
-        let mode = std::fs::metadata(directory)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o700))?;
+        if let Err(discovery::DiscoveryError::NotPrivate { .. }) =
+            discovery::check_folder(directory)
+        {
+            std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", directory.display()))?;
         }
+        discovery::check_folder(directory)?;
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(directory)?;
     Ok(())
+}
+
+/// The agent's socket path in `dir`: `run-<pid>.sock`, or `run-<pid>-<n>.sock` when that is
+/// taken. A socket file of the user's that nobody listens on is stale and removed; anything
+/// else at the path (another process's live socket, a file, someone else's socket) is left
+/// alone.
+fn claim_socket(dir: &Path, pid: u32) -> Result<PathBuf> {
+    for n in 0..100u32 {
+        let name = if n == 0 {
+            format!("run-{pid}.sock")
+        } else {
+            format!("run-{pid}-{n}.sock")
+        };
+        let path = dir.join(name);
+        match socket_path_state(&path) {
+            SocketPath::Free => return Ok(path),
+            SocketPath::Stale => {
+                std::fs::remove_file(&path).with_context(|| {
+                    format!("cannot remove the stale socket {}", path.display())
+                })?;
+                return Ok(path);
+            }
+            SocketPath::Taken => continue,
+        }
+    }
+    bail!(
+        "every socket name for process {pid} in {} is taken; remove the `run-{pid}*.sock` files there",
+        dir.display()
+    )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum SocketPath {
+    Free,
+    /// A socket of the user's with nobody listening.
+    Stale,
+    Taken,
+}
+
+#[cfg(unix)]
+fn socket_path_state(path: &Path) -> SocketPath {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match std::fs::symlink_metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => SocketPath::Free,
+        Err(_) => SocketPath::Taken,
+        Ok(meta) if !meta.file_type().is_socket() || meta.uid() != user_id() => SocketPath::Taken,
+        Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                SocketPath::Stale
+            }
+            _ => SocketPath::Taken,
+        },
+    }
+}
+
+#[cfg(not(unix))]
+fn socket_path_state(path: &Path) -> SocketPath {
+    if path.exists() {
+        SocketPath::Taken
+    } else {
+        SocketPath::Free
+    }
 }
 
 async fn supervise(
@@ -535,6 +602,73 @@ impl Reloader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_socket_path_that_is_taken_is_left_alone_and_a_stale_one_is_reused() {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(
+            claim_socket(dir.path(), 7).expect("free"),
+            dir.path().join("run-7.sock")
+        );
+
+        // Another process listens at the path: it keeps its socket, we take the next name.
+        let live = dir.path().join("run-7.sock");
+        let listener = UnixListener::bind(&live).expect("bind");
+        let claimed = claim_socket(dir.path(), 7).expect("next name");
+        assert_eq!(claimed, dir.path().join("run-7-1.sock"));
+        listener.set_nonblocking(true).expect("nonblocking");
+        while listener.accept().is_ok() {} // the probe
+        UnixStream::connect(&live).expect("the other process's socket still works");
+        assert!(listener.accept().is_ok());
+
+        // A socket left behind with nobody listening is stale: removed and reused.
+        let stale = dir.path().join("run-8.sock");
+        drop(UnixListener::bind(&stale).expect("bind"));
+        assert!(stale.exists());
+        assert_eq!(claim_socket(dir.path(), 8).expect("stale"), stale);
+        assert!(!stale.exists());
+
+        // Something that is not a socket is not ours to delete.
+        let file = dir.path().join("run-9.sock");
+        std::fs::write(&file, "data").expect("write");
+        assert_eq!(
+            claim_socket(dir.path(), 9).expect("next name"),
+            dir.path().join("run-9-1.sock")
+        );
+        assert_eq!(std::fs::read_to_string(&file).expect("kept"), "data");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_runtime_folder_is_made_private_and_a_foreign_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("temp dir");
+        let dir = parent.path().join("modgraph");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        create_private_dir(&dir).expect("ours");
+        let mode = std::fs::metadata(&dir).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped the foreign folder: giving a folder to another user needs root");
+            return;
+        }
+        let c_path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::chown(c_path.as_ptr(), 65534, 65534) }, 0);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let error = create_private_dir(&dir).expect_err("someone else's folder");
+        assert!(
+            error.to_string().contains("belongs to user 65534"),
+            "{error}"
+        );
+        let mode = std::fs::metadata(&dir).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o777, "a folder of someone else's is not touched");
+    }
 
     #[test]
     fn scripts_run_with_node_and_the_agent_preloaded() {

@@ -104,7 +104,14 @@ impl Runtimes {
     /// Attaches to every live process under a workspace folder not attached yet.
     fn scan(self: &Arc<Self>) {
         let roots = self.roots.read().map(|r| r.clone()).unwrap_or_default();
-        for record in discovery::records_within(&self.directory, &roots) {
+        let records = match discovery::records_within(&self.directory, &roots) {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!("not attaching to Node processes: {error}");
+                return;
+            }
+        };
+        for record in records {
             let known = self
                 .attached
                 .lock()

@@ -154,36 +154,54 @@ impl std::ops::Deref for Text {
     }
 }
 
-/// Reads the text of `path` (overlay first). `Err` holds a note for the user.
-fn read_text(path: &Path, overlays: &Overlays) -> Result<Text, String> {
-    use std::io::Read;
+/// Why a file's text is not there.
+enum Unread {
+    /// The file is gone (deleted, or a folder on its path became a file) since it was listed.
+    Gone,
+    /// A note for the user.
+    Note(String),
+}
+
+/// Reads the text of `path` (overlay first).
+fn read_text(path: &Path, overlays: &Overlays) -> Result<Text, Unread> {
+    use std::io::ErrorKind;
     if let Some(text) = overlays.get(path.as_os_str().as_encoded_bytes()) {
         return Ok(Text::Buffer(text.clone()));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory => Unread::Gone,
+        _ => Unread::Note(format!("cannot read: {e}")),
+    })?;
+    read_file(file)
+}
+
+fn read_file(file: std::fs::File) -> Result<Text, Unread> {
+    use std::io::Read;
     let len = file
         .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
+        .map_err(|e| Unread::Note(format!("cannot read: {e}")))?
         .len();
     if len > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(Unread::Note(format!(
             "skipped: {len} bytes is over the {MAX_FILE_BYTES} byte limit"
-        ));
+        )));
     }
     let mut bytes = Vec::with_capacity(len as usize + 1);
     // The file may grow while being read: never read more than the limit.
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| Unread::Note(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("skipped: over the {MAX_FILE_BYTES} byte limit"));
+        return Err(Unread::Note(format!(
+            "skipped: over the {MAX_FILE_BYTES} byte limit"
+        )));
     }
     if bytes.contains(&0) {
-        return Err("skipped: binary content".into());
+        return Err(Unread::Note("skipped: binary content".into()));
     }
     String::from_utf8(bytes)
         .map(Text::Disk)
-        .map_err(|_| "skipped: not valid UTF-8".into())
+        .map_err(|_| Unread::Note("skipped: not valid UTF-8".into()))
 }
 
 /// Whether a module is parsed for its imports at all (JSON, add-ons and others are leaves).
@@ -191,34 +209,36 @@ fn is_parsed(path: &Path) -> bool {
     crate::workspace::discover::is_source_file(path)
 }
 
-/// Reads, parses and resolves one module.
+/// Reads, parses and resolves one module; `None` when the file is gone.
 pub fn load_one(
     path: &Path,
     resolver: &ModuleResolver,
     caches: &LoaderCaches,
     overlays: &Overlays,
-) -> LoadedModule {
-    let (facts, format, certainty) = parse_one(path, caches, overlays);
+) -> Option<LoadedModule> {
+    let (facts, format, certainty) = parse_one(path, caches, overlays)?;
     let resolved = resolve_sites(path, &facts, resolver);
-    LoadedModule {
+    Some(LoadedModule {
         path: path.to_path_buf(),
         format,
         certainty,
         facts,
         resolved,
-    }
+    })
 }
 
-/// Reads and parses one module; its sites are not resolved yet.
+/// Reads and parses one module; its sites are not resolved yet. `None` when the file is gone
+/// since it was listed: it is left out, as if it had not been found.
 fn parse_one(
     path: &Path,
     caches: &LoaderCaches,
     overlays: &Overlays,
-) -> (ModuleFacts, ModuleFormat, FormatCertainty) {
+) -> Option<(ModuleFacts, ModuleFormat, FormatCertainty)> {
     let facts = if is_parsed(path) && (caches.parse_declarations || !is_declaration_file(path)) {
         match read_text(path, overlays) {
             Ok(text) => ALLOCATOR.with(|a| extract::extract(path, &text, &mut a.borrow_mut())),
-            Err(note) => {
+            Err(Unread::Gone) => return None,
+            Err(Unread::Note(note)) => {
                 caches.notes.insert(path.to_path_buf(), note);
                 ModuleFacts::unparsed()
             }
@@ -227,7 +247,7 @@ fn parse_one(
         ModuleFacts::unparsed()
     };
     let (format, certainty) = caches.format_of(path, &facts);
-    (facts, format, certainty)
+    Some((facts, format, certainty))
 }
 
 pub fn resolve_sites(path: &Path, facts: &ModuleFacts, resolver: &ModuleResolver) -> Vec<Resolved> {
@@ -262,6 +282,7 @@ pub fn load_all(
 ) -> Vec<LoadedModule> {
     let started = Instant::now();
     progress.add_total(paths.len());
+    progress.listed();
     let parsed: Vec<Option<(ModuleFacts, ModuleFormat, FormatCertainty)>> = paths
         .par_iter()
         .map(|p| {
@@ -270,7 +291,7 @@ pub fn load_all(
             }
             let parsed = parse_one(p, caches, overlays);
             progress.file_done();
-            Some(parsed)
+            parsed
         })
         .collect();
     let parse_done = Instant::now();

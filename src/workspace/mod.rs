@@ -501,6 +501,16 @@ impl Workspace {
             self.reresolve(&all, &mut result.changed);
             return result;
         }
+        // A folder replaced by a file, or a file by a folder (a watcher may report only the
+        // creation, or a change): what was at the path is gone first.
+        if let FileChange::Changed(p) | FileChange::Created(p) = &change
+            && self.kind_replaced(p)
+        {
+            let mut result = self.apply_inner(FileChange::Deleted(p.clone()));
+            let more = self.apply_inner(FileChange::Created(p.clone()));
+            result.changed.extend(more.changed);
+            return result;
+        }
         match change {
             // Gone from disk and not open in an editor: the same as a deletion.
             FileChange::Changed(path)
@@ -519,7 +529,11 @@ impl Workspace {
                     }
                     return result;
                 };
-                let loaded = loader::load_one(&path, &self.resolver, &self.caches, &self.overlays);
+                let Some(loaded) =
+                    loader::load_one(&path, &self.resolver, &self.caches, &self.overlays)
+                else {
+                    return self.apply_inner(FileChange::Deleted(path));
+                };
                 let unchanged = self
                     .graph
                     .module(id)
@@ -543,9 +557,10 @@ impl Workspace {
                     return result;
                 }
                 self.layout_changed(&path);
-                if self.filter.is_workspace_file(&path) {
-                    let loaded =
-                        loader::load_one(&path, &self.resolver, &self.caches, &self.overlays);
+                if self.filter.is_workspace_file(&path)
+                    && let Some(loaded) =
+                        loader::load_one(&path, &self.resolver, &self.caches, &self.overlays)
+                {
                     self.insert_batch(vec![loaded], &mut result.changed);
                 }
                 let affected = self.affected_by_layout(&path);
@@ -582,6 +597,30 @@ impl Workspace {
             }
         }
         result
+    }
+
+    /// Whether `path` was a module file and is a folder now, or is a new file where the graph
+    /// has modules under `path/` (it was a folder).
+    fn kind_replaced(&self, path: &Path) -> bool {
+        if self
+            .graph
+            .id(path)
+            .is_some_and(|id| self.graph.is_loaded(id))
+        {
+            return path.is_dir();
+        }
+        if !path.is_file() {
+            return false;
+        }
+        let mut prefix = path.as_os_str().as_encoded_bytes().to_vec();
+        prefix.push(std::path::MAIN_SEPARATOR as u8);
+        self.graph.modules().any(|(id, _)| {
+            self.graph
+                .path(id)
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(&prefix)
+        })
     }
 
     /// A file appeared or disappeared: cached file-system facts are stale.

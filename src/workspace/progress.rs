@@ -16,6 +16,19 @@ pub struct LoadProgress {
     pause_after: Option<usize>,
     gate: Mutex<()>,
     resumed: Condvar,
+    /// Test knob: runs once the files are listed, before the first is read (see `on_listed`).
+    listed: ListedHook,
+}
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct ListedHook(Mutex<Option<Hook>>);
+
+impl std::fmt::Debug for ListedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListedHook")
+    }
 }
 
 impl LoadProgress {
@@ -30,6 +43,23 @@ impl LoadProgress {
         Self {
             pause_after: Some(files),
             ..Self::default()
+        }
+    }
+
+    /// A handle that runs `hook` once, after the workspace files are listed and before the first
+    /// one is read. Only for tests that change the disk between listing and reading without
+    /// depending on timing.
+    pub fn on_listed(hook: impl FnOnce() + Send + 'static) -> Self {
+        Self {
+            listed: ListedHook(Mutex::new(Some(Box::new(hook)))),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn listed(&self) {
+        let hook = self.listed.0.lock().ok().and_then(|mut hook| hook.take());
+        if let Some(hook) = hook {
+            hook();
         }
     }
 

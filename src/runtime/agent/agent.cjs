@@ -602,6 +602,10 @@ function runtimeDirectory() {
   const base = process.env.XDG_RUNTIME_DIR
     ? path.join(process.env.XDG_RUNTIME_DIR, 'modgraph')
     : path.join(os.tmpdir(), `modgraph-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
+  return privateFolder(base);
+}
+
+function privateFolder(base) {
   fs.mkdirSync(base, { recursive: true, mode: 0o700 });
   if (process.platform !== 'win32') {
     const stat = fs.lstatSync(base);
@@ -774,8 +778,7 @@ function startEndpoint() {
     let socketPath = requested || path.join(directory, `${process.pid}.sock`);
     // Unix socket paths are limited to about 104 bytes: fall back to the temp folder.
     if (Buffer.byteLength(socketPath) > 100) {
-      const fallback = path.join(os.tmpdir(), `modgraph-${process.getuid()}`);
-      fs.mkdirSync(fallback, { recursive: true, mode: 0o700 });
+      const fallback = privateFolder(path.join(os.tmpdir(), `modgraph-${process.getuid()}`));
       socketPath = path.join(fallback, `${process.pid}.sock`);
     }
     try {
