@@ -157,7 +157,7 @@ fn main() {
     );
 
     let mut client = Client::start_program(&binary, &["lsp"], &folder);
-    let init = json!({ "processId": null, "rootUri": uri(&folder), "workspaceFolders": [{ "uri": uri(&folder), "name": "w" }], "capabilities": {} });
+    let init = json!({ "processId": null, "rootUri": uri(&folder), "workspaceFolders": [{ "uri": uri(&folder), "name": "w" }], "capabilities": { "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } } });
     client.request("initialize", init);
     let started = Instant::now();
     client.notify("initialized", json!({}));

@@ -147,6 +147,8 @@ pub struct Session {
     log: Vec<(bool, String)>,
     /// Modules whose content changed since the last diagnostics run.
     changed_modules: FxHashSet<crate::graph::FileId>,
+    /// Whether files appeared or disappeared since the last publish.
+    files_changed: bool,
     /// The changed modules as they were at the last publish (`None`: not loaded then).
     previous_modules: FxHashMap<crate::graph::FileId, Option<crate::graph::Module>>,
     /// Files appeared or disappeared (or everything was reloaded) since the last run.
@@ -199,6 +201,7 @@ impl Session {
             log: Vec::new(),
             changed_modules: FxHashSet::default(),
             previous_modules: FxHashMap::default(),
+            files_changed: false,
             full_run: true,
             structure_changed: true,
             touched: FxHashSet::default(),
@@ -609,18 +612,18 @@ impl Session {
             );
             result
         };
-        let content_only = matches!(change, FileChange::Changed(_))
-            && was_loaded
-            && !result.rebuilt
-            && path.exists();
+        // Manifests and configuration change how everything resolves: run every rule again.
+        let incremental = !result.rebuilt && !Workspace::resets_resolution(&path);
+        let content_only = matches!(change, FileChange::Changed(_)) && was_loaded && path.exists();
         self.structure_changed |= result.structure;
-        if content_only {
+        if incremental {
+            // Files appeared or disappeared: fixes that name files may change anywhere.
+            self.files_changed |= !content_only;
             self.changed_modules.extend(result.changed);
             for (id, before) in result.previous {
                 self.previous_modules.entry(id).or_insert(before);
             }
         } else {
-            // Files appeared or disappeared: names, resolutions and fixes may change anywhere.
             self.full_run = true;
         }
         self.touched.insert(path);
@@ -640,6 +643,7 @@ impl Session {
         };
         let changed = std::mem::take(&mut self.changed_modules);
         let previous = std::mem::take(&mut self.previous_modules);
+        let files_changed = std::mem::take(&mut self.files_changed);
         let full = std::mem::take(&mut self.full_run);
         let structure = std::mem::take(&mut self.structure_changed);
         let touched = std::mem::take(&mut self.touched);
@@ -658,6 +662,7 @@ impl Session {
                 modules: &changed,
                 structure,
                 previous: &previous,
+                files_changed,
             }),
         );
         tracing::debug!(

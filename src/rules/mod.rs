@@ -130,6 +130,9 @@ pub struct Changes<'a> {
     /// The changed modules as they were at the last run (`None`: not loaded then). A changed
     /// module missing here makes every graph rule run again.
     pub previous: &'a FxHashMap<FileId, Option<Module>>,
+    /// Whether workspace files appeared or disappeared: suggestions that name files (the moved
+    /// file of a missing module) may change in any module that has diagnostics.
+    pub files_changed: bool,
 }
 
 impl RuleCache {
@@ -161,7 +164,17 @@ pub fn check_incremental(
     let graph = workspace.graph();
     let modules: Vec<FileId> = match changed.filter(|_| cache.complete) {
         Some(changed) => {
-            let mut affected: Vec<FileId> = affected_by(workspace, changed).into_iter().collect();
+            let mut affected = affected_by(workspace, changed);
+            if changes.as_ref().is_some_and(|c| c.files_changed) {
+                affected.extend(
+                    cache
+                        .per_module
+                        .iter()
+                        .filter(|(_, found)| !found.is_empty())
+                        .map(|(id, _)| *id),
+                );
+            }
+            let mut affected: Vec<FileId> = affected.into_iter().collect();
             affected.retain(|id| graph.module(*id).is_some_and(|m| m.is_workspace()));
             for id in changed {
                 if !graph.is_loaded(*id) {
@@ -235,12 +248,24 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
         return false;
     }
     let read = |id: FileId| run.reads.modules.contains(&id);
+    let leads_into_read = |m: &Module| m.edges.iter().any(|e| e.target.module().is_some_and(read));
+    let nothing_scanned = ScanDigest::default();
     changes.modules.iter().all(|id| {
-        let (Some(Some(before)), Some(now)) = (changes.previous.get(id), graph.module(*id)) else {
+        let Some(before) = changes.previous.get(id) else {
             return false;
         };
-        let leads_into_read =
-            |m: &Module| m.edges.iter().any(|e| e.target.module().is_some_and(read));
+        let (before, now) = match (before, graph.module(*id)) {
+            (Some(before), Some(now)) => (before, now),
+            // Appeared or disappeared: it matters if the rule read it, would scan it or is
+            // linked to it (the modules whose edges now point elsewhere are changed as well).
+            (None, Some(module)) | (Some(module), None) => {
+                return !read(*id)
+                    && !leads_into_read(module)
+                    && !graph.importers(*id).iter().any(|i| read(*i))
+                    && scan_digest(rule, module) == nothing_scanned;
+            }
+            (None, None) => return true,
+        };
         before.format == now.format
             && before.certainty == now.certainty
             && before.origin == now.origin

@@ -5,14 +5,15 @@
 //! are split. Only copies that are actually reached from the workspace along runtime imports
 //! count; a copy that sits on disk unused is not reported.
 
+use std::hash::Hash;
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
 
-use super::{Rule, RuleContext, RuleMeta};
+use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::extract::Span;
-use crate::graph::{FileId, ModuleFormat};
+use crate::graph::{FileId, Module, ModuleFormat};
 
 pub struct PackageCopies;
 
@@ -34,6 +35,13 @@ struct Copy {
 impl Rule for PackageCopies {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn scan_digest(&self, module: &Module, digest: &mut ScanDigest) {
+        // The scan reads which dependency modules are loaded; the path says the package.
+        if !module.is_workspace() && module.format != ModuleFormat::Declaration {
+            true.hash(digest);
+        }
     }
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {

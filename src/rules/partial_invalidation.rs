@@ -28,6 +28,9 @@ impl Rule for PartialInvalidation {
     }
 
     fn scan_digest(&self, module: &Module, state: &mut ScanDigest) {
+        if module.facts.cache_deletes.is_empty() {
+            return;
+        }
         module.facts.clears_whole_cache.hash(state);
         for (delete, target) in cache_deletions(module).into_iter().flatten() {
             delete.key.hash(state);

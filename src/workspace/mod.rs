@@ -415,6 +415,18 @@ impl Workspace {
         self.insert_batch(batch, changed);
     }
 
+    /// Whether a change of `path` re-resolves every specifier (`package.json`, `tsconfig.json`,
+    /// `jsconfig.json`) or reloads the whole workspace.
+    pub fn resets_resolution(path: &Path) -> bool {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|name| {
+                RESOLUTION_MANIFESTS.contains(&name)
+                    || name == crate::config::CONFIG_FILE
+                    || name == ".gitignore"
+            })
+    }
+
     /// Whether applying `change` reloads the whole workspace (configuration or `.gitignore`).
     pub fn rebuilds_on(change: &FileChange) -> bool {
         let (FileChange::Changed(path) | FileChange::Created(path) | FileChange::Deleted(path)) =
