@@ -154,7 +154,8 @@ impl WorkspaceFilter {
             });
         }
         let mut found = found.into_inner().unwrap_or_default();
-        found.sort();
+        // Byte order: comparing paths component by component costs several times more.
+        found.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         found.dedup();
         found
     }
