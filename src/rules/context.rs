@@ -224,6 +224,28 @@ impl<'a> RuleContext<'a> {
         })
     }
 
+    /// `starts` and the modules reachable from them along runtime edges without leaving
+    /// `within`.
+    pub fn reachable_within(
+        &self,
+        starts: &[FileId],
+        within: &FxHashSet<FileId>,
+    ) -> FxHashSet<FileId> {
+        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
+        let mut stack: Vec<FileId> = starts.to_vec();
+        while let Some(id) = stack.pop() {
+            for (edge, _) in self.runtime_edges(id) {
+                if let Some(target) = edge.target.module()
+                    && within.contains(&target)
+                    && seen.insert(target)
+                {
+                    stack.push(target);
+                }
+            }
+        }
+        seen
+    }
+
     /// Every module that a program loading any of `files` also loads: the runtime dependencies
     /// of everything that (transitively) evaluates one of them. Computed once and then asked
     /// per site, instead of one [`Self::loaded_together`] walk per pair.

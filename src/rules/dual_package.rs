@@ -132,8 +132,15 @@ impl Rule for DualPackage {
             if import_ancestors.is_disjoint(&require_ancestors) {
                 continue;
             }
-            let with_import = ctx.loaded_with(&import_files);
-            let with_require = ctx.loaded_with(&require_files);
+            // A site of one side is a hazard when a program that loads it also loads the other
+            // side: some module above it is also above the other side. Such modules are in the
+            // common ancestors, and the path down from one stays within the site's ancestors.
+            let common: Vec<FileId> = import_ancestors
+                .intersection(&require_ancestors)
+                .copied()
+                .collect();
+            let import_with_require = ctx.reachable_within(&common, &import_ancestors);
+            let require_with_import = ctx.reachable_within(&common, &require_ancestors);
             // A wrapper: one entry loads the other, so there is one instance after all.
             let wraps = |from: FileId, to: FileId| {
                 ctx.dependency_closure(&[from], |_, s| s.is_runtime())
@@ -173,25 +180,23 @@ impl Rule for DualPackage {
                 }
                 // This site is a hazard only in a program that also loads the other entry.
                 let is_import = what.starts_with("imported");
-                let (same_side, other_side) = if is_import {
-                    (&with_import, &with_require)
-                } else {
-                    (&with_require, &with_import)
+                let loaded_with_other_side = |f: FileId, import_site: bool| {
+                    if import_site {
+                        import_with_require.contains(&f)
+                    } else {
+                        require_with_import.contains(&f)
+                    }
                 };
-                if !other_side.contains(&file) {
+                if !loaded_with_other_side(file, is_import) {
                     continue;
                 }
                 let mut diagnostic =
                     ctx.diagnostic(META.code, Severity::Warning, file, span, message.clone());
                 let mut hidden = 0usize;
                 for &(other, other_span, other_what) in &all {
-                    let other_is_import = other_what.starts_with("imported");
-                    // Sites a program loading this side's entries also loads.
-                    let together = if other_is_import == is_import {
-                        other_side.contains(&other)
-                    } else {
-                        same_side.contains(&other)
-                    };
+                    // Sites of either side that a program loading both sides loads.
+                    let together =
+                        loaded_with_other_side(other, other_what.starts_with("imported"));
                     if (other, other_span) != (file, span) && together {
                         if diagnostic.related.len() == MAX_RELATED {
                             hidden += 1;
