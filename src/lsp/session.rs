@@ -147,6 +147,8 @@ pub struct Session {
     log: Vec<(bool, String)>,
     /// Modules whose content changed since the last diagnostics run.
     changed_modules: FxHashSet<crate::graph::FileId>,
+    /// Texts of files on disk that diagnostics point into, until they change.
+    disk_texts: FxHashMap<PathBuf, Arc<str>>,
     /// Whether files appeared or disappeared since the last publish.
     files_changed: bool,
     /// The changed modules as they were at the last publish (`None`: not loaded then).
@@ -202,6 +204,7 @@ impl Session {
             changed_modules: FxHashSet::default(),
             previous_modules: FxHashMap::default(),
             files_changed: false,
+            disk_texts: FxHashMap::default(),
             full_run: true,
             structure_changed: true,
             touched: FxHashSet::default(),
@@ -338,6 +341,7 @@ impl Session {
                 self.full_run = true;
                 self.rule_cache = crate::rules::RuleCache::default();
                 self.converted.clear();
+                self.disk_texts.clear();
             }
             Err(error) => {
                 self.progress.end(task, "failed".into());
@@ -711,13 +715,34 @@ impl Session {
             mentions.dedup();
             todo.push((path, source, mentions));
         }
-        // Each mentioned file is read and indexed once.
-        let mut texts: FxHashMap<PathBuf, String> = FxHashMap::default();
+        let converting = std::time::Instant::now();
+        let files_to_convert = todo.len();
+        // Each mentioned file is read and indexed once; disk texts are kept until the file
+        // changes (diagnostics of many files often name the same few).
+        for path in &touched {
+            self.disk_texts.remove(path);
+        }
+        if self.disk_texts.len() > MAX_DISK_TEXTS {
+            self.disk_texts.clear();
+        }
+        let mut texts: FxHashMap<PathBuf, Arc<str>> = FxHashMap::default();
         for (_, _, mentions) in &todo {
             for m in mentions {
-                if !texts.contains_key(m)
-                    && let Some(text) = self.text_of(m)
-                {
+                if texts.contains_key(m) {
+                    continue;
+                }
+                let text = match self.documents.get(m) {
+                    Some(doc) => Some(Arc::from(doc.text.as_str())),
+                    None => match self.disk_texts.get(m) {
+                        Some(text) => Some(text.clone()),
+                        None => std::fs::read_to_string(m).ok().map(|t| {
+                            let text: Arc<str> = t.into();
+                            self.disk_texts.insert(m.clone(), text.clone());
+                            text
+                        }),
+                    },
+                };
+                if let Some(text) = text {
                     texts.insert(m.clone(), text);
                 }
             }
@@ -781,6 +806,11 @@ impl Session {
                 },
             );
         }
+        tracing::debug!(
+            files = files_to_convert,
+            elapsed_ms = converting.elapsed().as_secs_f64() * 1000.0,
+            "diagnostics converted"
+        );
         // Files whose diagnostics changed or went away.
         let mut publishes = Vec::new();
         let edited_documents = touched.iter().filter(|p| self.documents.contains_key(*p));
@@ -835,6 +865,9 @@ impl Session {
 
 /// The end of an index for the progress; for a cancelled index, a line for the user's log that
 /// says what the diagnostics now cover.
+/// Disk texts kept for converting positions; the cache starts over beyond this.
+const MAX_DISK_TEXTS: usize = 4096;
+
 fn index_message(
     load: &crate::workspace::LoadProgress,
     started: std::time::Instant,
