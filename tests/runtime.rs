@@ -415,6 +415,66 @@ fn cjs_require_made_after_a_reload_is_followed() {
     }
 }
 
+/// An edge only the process knows (a computed `require`) outlives a failed reload of its
+/// importer, whose new version required something else before it threw.
+#[test]
+fn cjs_edge_known_only_to_the_process_survives_a_failed_reload() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let mut files = cjs_app();
+        files.retain(|(name, _)| *name != "view.cjs");
+        files.push((
+            "view.cjs",
+            "const { fmt } = require('./format.cjs');\n\
+             const { late } = require('./' + 'late.cjs');\n\
+             exports.render = () => `view(${fmt()},${late})`;\n"
+                .into(),
+        ));
+        files.push(("late.cjs", "exports.late = 'l1';\n".into()));
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let mut app = App::start(&node, &files, "main.cjs");
+        let first = app.probe();
+        assert!(
+            first.starts_with("state: view(v1,l1) count=1 pid="),
+            "{first}"
+        );
+        // The new view.cjs loads format.cjs, not late.cjs, then throws: the old one stays.
+        app.write(
+            "view.cjs",
+            "require('./format.cjs');\nthrow new Error('view is broken');\n",
+        );
+        let line = app.expect_failed();
+        assert!(line.contains("view is broken"), "{line}");
+        // The old view.cjs still loads late.cjs: editing it runs view.cjs from disk again,
+        // which still throws (a reload of late.cjs alone would succeed and change nothing).
+        app.write("late.cjs", "exports.late = 'l2';\n");
+        let line = app.expect_failed();
+        assert!(line.contains("view is broken"), "{line}");
+        // Repaired: view.cjs runs again (late.cjs keeps the version that was evaluated last:
+        // a failed version waits for the next edit), and editing late.cjs reloads it.
+        app.write(
+            "view.cjs",
+            "const { late } = require('./' + 'late.cjs');\nexports.render = () => `view(${late})`;\n",
+        );
+        let line = app.expect_reloaded();
+        assert!(
+            line.contains("view.cjs") && line.contains("main.cjs"),
+            "{line}"
+        );
+        app.write("late.cjs", "exports.late = 'l3';\n");
+        let line = app.expect_reloaded();
+        assert!(
+            line.contains("late.cjs") && line.contains("view.cjs") && line.contains("main.cjs"),
+            "{line}"
+        );
+        let second = app.probe();
+        assert!(
+            second.starts_with("state: view(l3) count=2 pid="),
+            "{second}"
+        );
+    }
+}
+
 const SERVER: &str = r#"import http from 'node:http';
 import { handle } from './handler.mjs';
 let current = handle;
