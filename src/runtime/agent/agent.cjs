@@ -421,6 +421,13 @@ function versionedUrl(file, generation) {
   return `${pathToFileURL(file).href}?mgv=${generation}`;
 }
 
+/** A `data:` module importing the new versions of `files` in order; its default export lists their namespaces. */
+function combinedUrl(files, generation) {
+  const imports = files.map((file, i) => `import * as m${i} from ${JSON.stringify(versionedUrl(file, generation))};\n`);
+  const source = `${imports.join('')}export default [${files.map((_, i) => `m${i}`).join(', ')}];\n`;
+  return `data:text/javascript,${encodeURIComponent(source)}`;
+}
+
 /** Evaluates the new version of one module; resolves to its namespace or exports. */
 async function loadFresh(file, generation) {
   const known = state.modules.get(file);
@@ -495,7 +502,16 @@ async function reloadNow(params) {
     for (const file of cjsTops) {
       if (!Module._cache[file]) fresh.set(file, Module._load(file, null, false));
     }
-    for (const file of [...targets, ...acceptedDeps]) {
+    const wanted = [...targets, ...acceptedDeps].filter((file) => !fresh.has(file));
+    // ES modules in one import: Node links and instantiates the whole graph under each import
+    // (before 22, by walking every module below it), so one import for all of them walks it
+    // once. None of them runs before all of them have linked.
+    const esmWanted = wanted.filter((file) => !isCjs(file));
+    if (esmWanted.length > 1) {
+      const all = await import(combinedUrl(esmWanted, generation));
+      esmWanted.forEach((file, i) => fresh.set(file, all.default[i]));
+    }
+    for (const file of wanted) {
       if (!fresh.has(file)) fresh.set(file, await loadFresh(file, generation));
     }
   } catch (error) {
