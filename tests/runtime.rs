@@ -415,6 +415,129 @@ fn cjs_require_made_after_a_reload_is_followed() {
     }
 }
 
+/// An edge only the process knows (a computed `require`) outlives a failed reload of its
+/// importer, whose new version required something else before it threw.
+#[test]
+fn cjs_edge_known_only_to_the_process_survives_a_failed_reload() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let mut files = cjs_app();
+        files.retain(|(name, _)| *name != "view.cjs");
+        files.push((
+            "view.cjs",
+            "const { fmt } = require('./format.cjs');\n\
+             const { late } = require('./' + 'late.cjs');\n\
+             exports.render = () => `view(${fmt()},${late})`;\n"
+                .into(),
+        ));
+        files.push(("late.cjs", "exports.late = 'l1';\n".into()));
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let mut app = App::start(&node, &files, "main.cjs");
+        let first = app.probe();
+        assert!(
+            first.starts_with("state: view(v1,l1) count=1 pid="),
+            "{first}"
+        );
+        // The new view.cjs loads format.cjs, not late.cjs, then throws: the old one stays.
+        app.write(
+            "view.cjs",
+            "require('./format.cjs');\nthrow new Error('view is broken');\n",
+        );
+        let line = app.expect_failed();
+        assert!(line.contains("view is broken"), "{line}");
+        // The old view.cjs still loads late.cjs: editing it runs view.cjs from disk again,
+        // which still throws (a reload of late.cjs alone would succeed and change nothing).
+        app.write("late.cjs", "exports.late = 'l2';\n");
+        let line = app.expect_failed();
+        assert!(line.contains("view is broken"), "{line}");
+        // Repaired: view.cjs runs again (late.cjs keeps the version that was evaluated last:
+        // a failed version waits for the next edit), and editing late.cjs reloads it.
+        app.write(
+            "view.cjs",
+            "const { late } = require('./' + 'late.cjs');\nexports.render = () => `view(${late})`;\n",
+        );
+        let line = app.expect_reloaded();
+        assert!(
+            line.contains("view.cjs") && line.contains("main.cjs"),
+            "{line}"
+        );
+        app.write("late.cjs", "exports.late = 'l3';\n");
+        let line = app.expect_reloaded();
+        assert!(
+            line.contains("late.cjs") && line.contains("view.cjs") && line.contains("main.cjs"),
+            "{line}"
+        );
+        let second = app.probe();
+        assert!(
+            second.starts_with("state: view(l3) count=2 pid="),
+            "{second}"
+        );
+    }
+}
+
+/// Two ES module boundaries above one changed module: both take their new versions, which are
+/// linked together, so when one of them cannot link, neither runs and the old code stays.
+#[test]
+fn esm_boundaries_above_one_change_reload_together_or_not_at_all() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let main = format!(
+            "import * as a from './a.mjs';\nimport * as b from './b.mjs';\nimport {{ counter }} from './state.mjs';\n\
+             const current = {{ a, b }};\nconst render = () => `${{current.a.name()}}+${{current.b.name()}}`;\n{STDIN_PROBE}\
+             import.meta.hot?.accept('./a.mjs', (next) => {{ current.a = next; }});\n\
+             import.meta.hot?.accept('./b.mjs', (next) => {{ current.b = next; }});\nconsole.log('ready');\n"
+        );
+        let files = [
+            ("main.mjs", main.as_str()),
+            (
+                "a.mjs",
+                "import { word } from './shared.mjs';\nconsole.log(`a ran ${word}`);\nexport const name = () => `a(${word})`;\n",
+            ),
+            (
+                "b.mjs",
+                "import { word, extra } from './shared.mjs';\nexport const name = () => `b(${word}${extra})`;\n",
+            ),
+            (
+                "shared.mjs",
+                "export const word = 'w1';\nexport const extra = '!';\n",
+            ),
+            (
+                "state.mjs",
+                "let n = 0;\nexport const counter = () => ++n;\n",
+            ),
+        ];
+        let mut app = App::start(&node, &files, "main.mjs");
+        let first = app.probe();
+        assert!(
+            first.starts_with("state: a(w1)+b(w1!) count=1 pid="),
+            "{first}"
+        );
+        let pid = pid_of(&first).to_owned();
+
+        app.write(
+            "shared.mjs",
+            "export const word = 'w2';\nexport const extra = '?';\n",
+        );
+        let line = app.expect_reloaded();
+        assert!(line.contains("a.mjs") && line.contains("b.mjs"), "{line}");
+        assert_eq!(
+            app.probe(),
+            format!("state: a(w2)+b(w2?) count=2 pid={pid}")
+        );
+        assert_eq!(app.out.count("a ran w2"), 1);
+
+        // b.mjs cannot link against the new shared.mjs: a.mjs, which could, does not run either.
+        app.write("shared.mjs", "export const word = 'w3';\n");
+        let line = app.expect_failed();
+        assert!(line.contains("extra"), "{line}");
+        assert_eq!(
+            app.probe(),
+            format!("state: a(w2)+b(w2?) count=3 pid={pid}")
+        );
+        assert_eq!(app.out.count("a ran w3"), 0);
+    }
+}
+
 const SERVER: &str = r#"import http from 'node:http';
 import { handle } from './handler.mjs';
 let current = handle;

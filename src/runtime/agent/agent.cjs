@@ -91,6 +91,10 @@ Module.prototype._compile = function compileWithRecord(content, filename, ...res
     if (isProjectFile(filename) && typeof content === 'string') {
       recordModule(filename, 'cjs', core.hashText(content));
       this.hot = createHot(filename, 'cjs', this);
+      // A module is in its parent's `children` from its construction, also when it was made
+      // with `new Module(id, parent)` rather than loaded through `Module._load`.
+      const parent = cachedFile(this.parent);
+      if (parent !== undefined) cjsRead(parent, this.parent);
     }
   } catch (error) {
     internalError('recording a CommonJS module', error);
@@ -251,10 +255,12 @@ function runDispose(context, data) {
 // ---------------------------------------------------------------------------------------------
 // Reload
 
-// CommonJS edges live in `module.children`, which Node appends to on every require. Their
-// reverse index is kept up to date at each reload: a module whose `children` array is the one
-// seen last time, and no longer, only adds its new tail; a new array (a module evaluated again)
-// is read whole. A reload thus costs one pass over the cache keys, not over every edge.
+// CommonJS edges live in `module.children`, which Node appends to when a module loads another
+// (`Module._load` with that module as the parent). Their reverse index is kept up to date as
+// modules load: after each `Module._load`, the parent's `children` is read again if it changed
+// (only its new tail when the array is the one seen last time, whole when it is a new one). A
+// reload then reads nothing but the modules it visits: an edge is used only while its parent is
+// still the module require.cache holds for that file, and is read again from it otherwise.
 const cjsIndex = {
   /** file -> { module, children, length } as last read */
   seen: new Map(),
@@ -289,44 +295,74 @@ function cjsAdd(parent, list, from) {
   }
 }
 
-function refreshCjsIndex() {
-  const cache = Module._cache;
-  let present = 0;
-  for (const file in cache) {
-    present += 1;
-    const mod = cache[file];
-    const list = mod && Array.isArray(mod.children) ? mod.children : null;
-    const known = cjsIndex.seen.get(file);
-    if (known && known.module === mod && known.children === list && (!list || known.length === list.length)) continue;
-    if (known && known.module === mod && known.children === list && list && known.length < list.length) {
-      cjsAdd(file, list, known.length);
-    } else {
+/** Reads the edges of `file` from `mod`, the module require.cache holds for it (or none). */
+function cjsRead(file, mod) {
+  const known = cjsIndex.seen.get(file);
+  if (!mod) {
+    if (known) {
+      cjsIndex.seen.delete(file);
       cjsForget(file);
-      if (list) cjsAdd(file, list, 0);
     }
-    cjsIndex.seen.set(file, { module: mod, children: list, length: list ? list.length : 0 });
+    return;
   }
-  if (present !== cjsIndex.seen.size) {
-    // Entries deleted from require.cache: their edges go too.
-    for (const file of cjsIndex.seen.keys()) {
-      if (!(file in cache)) {
-        cjsIndex.seen.delete(file);
-        cjsForget(file);
-      }
+  const list = Array.isArray(mod.children) ? mod.children : null;
+  if (known && known.module === mod && known.children === list) {
+    if (!list || known.length === list.length) return;
+    if (known.length < list.length) {
+      cjsAdd(file, list, known.length);
+      known.length = list.length;
+      return;
     }
   }
+  cjsForget(file);
+  if (list) cjsAdd(file, list, 0);
+  cjsIndex.seen.set(file, { module: mod, children: list, length: list ? list.length : 0 });
+}
+
+/** The cached module of `mod`'s file, when `mod` is it. */
+function cachedFile(mod) {
+  const file = mod && typeof mod === 'object' ? mod.filename : undefined;
+  return typeof file === 'string' && Module._cache[file] === mod ? file : undefined;
+}
+
+// Modules loaded before the agent (other preloads), then every load from now on.
+for (const file of Object.keys(Module._cache)) cjsRead(file, Module._cache[file]);
+const originalLoad = Module._load;
+Module._load = function loadWithRecord(request, parent, isMain, ...rest) {
+  try {
+    return originalLoad.call(this, request, parent, isMain, ...rest);
+  } finally {
+    try {
+      const file = cachedFile(parent);
+      if (file !== undefined) cjsRead(file, parent);
+    } catch (error) {
+      internalError('recording a CommonJS edge', error);
+    }
+  }
+};
+
+/** Project modules whose cached module has `file` among its children. */
+function cjsParents(file) {
+  const found = [];
+  const candidates = cjsIndex.parents.get(file);
+  if (!candidates) return found;
+  for (const parent of [...candidates]) {
+    // The module may have been evaluated again, replaced or dropped since it was read.
+    cjsRead(parent, Module._cache[parent]);
+    if (cjsIndex.children.get(parent)?.has(file)) found.push(parent);
+  }
+  return found;
 }
 
 /** Importers of loaded project modules, from the process itself: `get(file)` -> Set. */
 function runtimeImporters() {
-  refreshCjsIndex();
   const memo = new Map();
   return {
     get(file) {
       let set = memo.get(file);
       if (set) return set;
       set = new Set(state.esmImporters.get(file));
-      for (const parent of cjsIndex.parents.get(file) || []) if (isProjectFile(parent)) set.add(parent);
+      for (const parent of cjsParents(file)) if (isProjectFile(parent)) set.add(parent);
       memo.set(file, set);
       return set;
     },
@@ -383,6 +419,13 @@ function planSubgraph(changed, staticImporters) {
 
 function versionedUrl(file, generation) {
   return `${pathToFileURL(file).href}?mgv=${generation}`;
+}
+
+/** A `data:` module importing the new versions of `files` in order; its default export lists their namespaces. */
+function combinedUrl(files, generation) {
+  const imports = files.map((file, i) => `import * as m${i} from ${JSON.stringify(versionedUrl(file, generation))};\n`);
+  const source = `${imports.join('')}export default [${files.map((_, i) => `m${i}`).join(', ')}];\n`;
+  return `data:text/javascript,${encodeURIComponent(source)}`;
 }
 
 /** Evaluates the new version of one module; resolves to its namespace or exports. */
@@ -459,7 +502,16 @@ async function reloadNow(params) {
     for (const file of cjsTops) {
       if (!Module._cache[file]) fresh.set(file, Module._load(file, null, false));
     }
-    for (const file of [...targets, ...acceptedDeps]) {
+    const wanted = [...targets, ...acceptedDeps].filter((file) => !fresh.has(file));
+    // ES modules in one import: Node links and instantiates the whole graph under each import
+    // (before 22, by walking every module below it), so one import for all of them walks it
+    // once. None of them runs before all of them have linked.
+    const esmWanted = wanted.filter((file) => !isCjs(file));
+    if (esmWanted.length > 1) {
+      const all = await import(combinedUrl(esmWanted, generation));
+      esmWanted.forEach((file, i) => fresh.set(file, all.default[i]));
+    }
+    for (const file of wanted) {
       if (!fresh.has(file)) fresh.set(file, await loadFresh(file, generation));
     }
   } catch (error) {
@@ -472,6 +524,8 @@ async function reloadNow(params) {
     for (const file of members) {
       if (savedCjs.has(file)) Module._cache[file] = savedCjs.get(file);
       else delete Module._cache[file];
+      // The edges of the new instances that ran go: the old ones' edges are read again.
+      cjsRead(file, Module._cache[file]);
       const record = state.hot.get(file);
       if (record) record.pending = null;
     }
@@ -562,7 +616,7 @@ function relinkCjsChildren(savedCjs) {
   const parents = new Set();
   for (const [file, old] of savedCjs) {
     replaced.set(old, Module._cache[file]);
-    // The index was refreshed when the reload was planned: it knows every parent.
+    // The index follows every load: it knows every parent.
     for (const parent of cjsIndex.parents.get(file) || []) parents.add(parent);
   }
   for (const parent of parents) {
@@ -577,10 +631,15 @@ function relinkCjsChildren(savedCjs) {
         if (fresh && !next.includes(fresh)) next.push(fresh);
       } else next.push(child);
     }
-    if (touched) mod.children = next;
+    if (touched) {
+      mod.children = next;
+      cjsRead(parent, mod);
+    }
   }
-  for (const old of savedCjs.values()) {
+  for (const [file, old] of savedCjs) {
     if (Array.isArray(old.children)) old.children = [];
+    // The index lets go of the old instance (one that loads nothing was never read again).
+    cjsRead(file, Module._cache[file]);
   }
 }
 
