@@ -1,1 +1,0 @@
-exports.fmt = () => 'v2';
