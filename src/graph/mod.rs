@@ -269,11 +269,22 @@ impl ModuleGraph {
     pub fn dependency_closure(
         &self,
         starts: &[FileId],
+        follow: impl FnMut(&Module, &ImportSite) -> bool,
+    ) -> FxHashSet<FileId> {
+        self.dependency_closure_visiting(starts, |_| {}, follow)
+    }
+
+    /// [`Self::dependency_closure`] that tells `visit` each module whose edges it reads.
+    pub fn dependency_closure_visiting(
+        &self,
+        starts: &[FileId],
+        mut visit: impl FnMut(FileId),
         mut follow: impl FnMut(&Module, &ImportSite) -> bool,
     ) -> FxHashSet<FileId> {
         let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
         let mut stack: Vec<FileId> = starts.to_vec();
         while let Some(id) = stack.pop() {
+            visit(id);
             let Some(module) = self.module(id) else {
                 continue;
             };

@@ -159,27 +159,10 @@ impl<'a> RuleContext<'a> {
     pub fn dependency_closure(
         &self,
         starts: &[FileId],
-        mut follow: impl FnMut(&Module, &ImportSite) -> bool,
+        follow: impl FnMut(&Module, &ImportSite) -> bool,
     ) -> FxHashSet<FileId> {
-        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
-        let mut stack: Vec<FileId> = starts.to_vec();
-        while let Some(id) = stack.pop() {
-            let Some(module) = self.module(id) else {
-                continue;
-            };
-            for edge in &module.edges {
-                let Some(target) = edge.target.module() else {
-                    continue;
-                };
-                if self.graph.is_loaded(target)
-                    && follow(module, module.site(edge))
-                    && seen.insert(target)
-                {
-                    stack.push(target);
-                }
-            }
-        }
-        seen
+        self.graph
+            .dependency_closure_visiting(starts, |id| self.note(id), follow)
     }
 
     pub fn package_of(&self, id: FileId) -> Option<(PackageRoot, PackageInfo)> {
