@@ -908,6 +908,14 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] \
+             [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--edits N] [--reloads N] \
+             [--heap-modules N] [--soak N] [--node PATH] [--poll-us N] [--verbose]"
+        );
+        return;
+    }
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)
