@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -16,6 +17,10 @@ pub struct RuleContext<'a> {
     graph: &'a ModuleGraph,
     /// What the running graph rule has read so far (`None`: not recording).
     reads: RefCell<Option<Reads>>,
+    /// The running rule's scan result from its last run, when nothing it scans changed since.
+    memo_in: RefCell<Option<ScanMemo>>,
+    /// The scan result of this run, for the next.
+    memo_out: RefCell<Option<ScanMemo>>,
     packages: RefCell<FxHashMap<FileId, Option<(PackageRoot, PackageInfo)>>>,
     scratch: RefCell<FxHashMap<std::any::TypeId, Box<dyn std::any::Any>>>,
 }
@@ -26,19 +31,42 @@ impl<'a> RuleContext<'a> {
             workspace,
             graph: workspace.graph(),
             reads: RefCell::new(None),
+            memo_in: RefCell::new(None),
+            memo_out: RefCell::new(None),
             packages: RefCell::default(),
             scratch: RefCell::default(),
         }
     }
 
-    /// Starts recording the modules read through this context, for one graph rule's run.
-    pub(super) fn record_reads(&self) {
+    /// Starts one graph rule's run: records the modules read through this context, and offers
+    /// the rule its last scan result when nothing it scans changed since.
+    pub(super) fn begin_graph_rule(&self, memo: Option<ScanMemo>) {
         *self.reads.borrow_mut() = Some(Reads::default());
+        *self.memo_in.borrow_mut() = memo;
+        *self.memo_out.borrow_mut() = None;
     }
 
-    /// Stops recording and returns what was read.
-    pub(super) fn take_reads(&self) -> Reads {
-        self.reads.borrow_mut().take().unwrap_or_default()
+    /// Ends a graph rule's run: what it read and its scan result.
+    pub(super) fn end_graph_rule(&self) -> (Reads, Option<ScanMemo>) {
+        *self.memo_in.borrow_mut() = None;
+        (
+            self.reads.borrow_mut().take().unwrap_or_default(),
+            self.memo_out.borrow_mut().take(),
+        )
+    }
+
+    /// The result of a rule's scan, kept from its last run while every changed module's
+    /// [`super::Rule::scan_digest`], format and origin stayed the same. `build` may use only
+    /// what the digest covers (and paths): nothing else makes it run again.
+    pub fn scan_memo<T: std::any::Any + Send + Sync>(&self, build: impl FnOnce() -> T) -> Arc<T> {
+        let kept = self
+            .memo_in
+            .borrow_mut()
+            .take()
+            .and_then(|memo| memo.downcast::<T>().ok());
+        let memo = kept.unwrap_or_else(|| Arc::new(build()));
+        *self.memo_out.borrow_mut() = Some(memo.clone());
+        memo
     }
 
     fn note(&self, id: FileId) {
@@ -422,6 +450,9 @@ pub fn name_list(names: &[String], max: usize) -> String {
 /// The modules a graph rule's run read through its [`RuleContext`]: the edges and facts of each,
 /// and the importer lists it asked for. The results stay true after a change of any other
 /// module whose edges lead into none of them (the rules runner checks this).
+/// A graph rule's scan result, kept between runs by the rules runner.
+pub type ScanMemo = Arc<dyn std::any::Any + Send + Sync>;
+
 #[derive(Default)]
 pub struct Reads {
     pub modules: FxHashSet<FileId>,

@@ -30,8 +30,48 @@ static META: RuleMeta = RuleMeta {
     summary: "A package loaded through both its ESM and its CommonJS entry: two instances.",
 };
 
-/// An import site of a package as scanned: importer, edge index, site span, resolved file.
-type SideEntry = (FileId, usize, Span, FileId);
+/// An import of a package as scanned: importer, index among its package imports, resolved file.
+type SideEntry = (FileId, usize, FileId);
+
+/// Specifiers imported on both sides (ESM first, CommonJS second) that resolve to more than one
+/// file: the only ones that can be a hazard.
+type Scanned = Vec<(String, [Vec<SideEntry>; 2])>;
+
+/// The package imports of every loaded module, by specifier and side. Reads only what
+/// [`DualPackage::scan_digest`] covers, the format and the path.
+fn scan(ctx: &RuleContext) -> Scanned {
+    let mut by_specifier: FxHashMap<&str, [Vec<SideEntry>; 2]> = FxHashMap::default();
+    for (importer, module) in ctx.scan() {
+        let importer_is_esm =
+            module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain;
+        // `import()` uses the import conditions in any JavaScript file; TypeScript may
+        // compile it (and static imports) to `require`, so TS files count only when ESM.
+        let dynamic_is_import = !crate::resolve::is_typescript_file(ctx.path(importer));
+        for (index, (edge, site)) in package_edges(module).enumerate() {
+            let Some(target) = edge.target.module() else {
+                continue;
+            };
+            let side = match site.kind {
+                ImportKind::Require | ImportKind::TsImportEquals => 1,
+                ImportKind::Dynamic if importer_is_esm || dynamic_is_import => 0,
+                ImportKind::Static | ImportKind::ReExport if importer_is_esm => 0,
+                _ => continue,
+            };
+            by_specifier.entry(site.specifier.as_str()).or_default()[side]
+                .push((importer, index, target));
+        }
+    }
+    by_specifier
+        .into_iter()
+        .filter(|(_, [import, require])| {
+            // One file for both conditions: one instance, whatever the package folders.
+            import.first().is_some_and(|&(_, _, first)| {
+                !require.is_empty() && !import.iter().chain(require).all(|e| e.2 == first)
+            })
+        })
+        .map(|(specifier, sides)| (specifier.to_string(), sides))
+        .collect()
+}
 
 #[derive(Default)]
 struct Sides {
@@ -54,54 +94,32 @@ impl Rule for DualPackage {
     }
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
-        // specifier → the two sides, each (importer, edge index, site span, resolved file).
-        // Only specifiers used on both sides need the package lookup and the reachability walk.
-        let mut by_specifier: FxHashMap<&str, [Vec<SideEntry>; 2]> = FxHashMap::default();
-        for (importer, module) in ctx.scan() {
-            let importer_is_esm =
-                module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain;
-            // `import()` uses the import conditions in any JavaScript file; TypeScript may
-            // compile it (and static imports) to `require`, so TS files count only when ESM.
-            let dynamic_is_import = !crate::resolve::is_typescript_file(ctx.path(importer));
-            for (index, (edge, site)) in package_edges(module).enumerate() {
-                let Some(target) = edge.target.module() else {
-                    continue;
-                };
-                let side = match site.kind {
-                    ImportKind::Require | ImportKind::TsImportEquals => 1,
-                    ImportKind::Dynamic if importer_is_esm || dynamic_is_import => 0,
-                    ImportKind::Static | ImportKind::ReExport if importer_is_esm => 0,
-                    _ => continue,
-                };
-                by_specifier.entry(site.specifier.as_str()).or_default()[side]
-                    .push((importer, index, site.span, target));
-            }
-        }
+        let scanned = ctx.scan_memo(|| scan(ctx));
         // (package dir, specifier) → the two sides, from importers Node evaluates.
         // Hash map: `PathBuf` ordering compares component by component; the runner sorts output.
         let mut by_entry: FxHashMap<(PathBuf, String), Sides> = FxHashMap::default();
         let mut reached = Reached::default();
-        for (specifier, [import, require]) in by_specifier {
-            let Some(&(_, _, _, first)) = import.first() else {
-                continue;
-            };
-            // One file for both conditions: one instance, whatever the package folders.
-            if require.is_empty() || import.iter().chain(&require).all(|e| e.3 == first) {
-                continue;
-            }
-            for (side, entries) in [(0, import), (1, require)] {
+        for (specifier, sides) in scanned.iter() {
+            for (side, entries) in sides.iter().enumerate() {
                 let mut entries: Vec<SideEntry> = entries
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .filter(|(importer, ..)| reached.check(ctx, *importer))
                     .collect();
                 entries.sort_by(|a, b| ctx.cmp_paths(a.0, b.0).then(a.1.cmp(&b.1)));
-                for (importer, _, span, target) in entries {
+                for (importer, index, target) in entries {
                     let Some(root) = ctx.package_root(target) else {
                         continue;
                     };
-                    let sides = by_entry
-                        .entry((root.dir, specifier.to_string()))
-                        .or_default();
+                    // Positions are not part of the scan: read them from the module now.
+                    let Some(span) = ctx
+                        .module(importer)
+                        .and_then(|m| package_edges(m).nth(index))
+                        .map(|(_, site)| site.span)
+                    else {
+                        continue;
+                    };
+                    let sides = by_entry.entry((root.dir, specifier.clone())).or_default();
                     let list = if side == 0 {
                         &mut sides.import
                     } else {

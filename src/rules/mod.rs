@@ -26,7 +26,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::graph::{FileId, Module, ModuleGraph};
 use crate::workspace::Workspace;
-use context::Reads;
+use context::{Reads, ScanMemo};
 
 /// What a rule is, independent of any graph.
 pub struct RuleMeta {
@@ -119,6 +119,7 @@ pub struct RuleCache {
 struct GraphRun {
     found: Vec<Diagnostic>,
     reads: Reads,
+    memo: Option<ScanMemo>,
 }
 
 /// What changed since the last run with a [`RuleCache`].
@@ -206,19 +207,27 @@ pub fn check_incremental(
             continue;
         }
         let started = std::time::Instant::now();
+        let memo = match (&changes, cache.graph.get(code)) {
+            (Some(changes), Some(run))
+                if cache.complete && scan_unchanged(*rule, graph, changes) =>
+            {
+                run.memo.clone()
+            }
+            _ => None,
+        };
         let mut found = Vec::new();
-        ctx.record_reads();
+        ctx.begin_graph_rule(memo);
         run_rule(workspace, *rule, &mut found, |out| {
             rule.check_graph(&ctx, out)
         });
-        let reads = ctx.take_reads();
+        let (reads, memo) = ctx.end_graph_rule();
         tracing::debug!(
             rule = code,
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             reads = reads.modules.len(),
             "rule ran"
         );
-        cache.graph.insert(code, GraphRun { found, reads });
+        cache.graph.insert(code, GraphRun { found, reads, memo });
     }
     cache.complete = true;
     cache.all(workspace)
@@ -273,6 +282,29 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
             && !leads_into_read(before)
             && !leads_into_read(now)
             && scan_digest(rule, before) == scan_digest(rule, now)
+    })
+}
+
+/// Whether everything a rule scans is as it was: every changed module's digest, format and
+/// origin (a module that appeared or disappeared must have had nothing to scan).
+fn scan_unchanged(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> bool {
+    let nothing_scanned = ScanDigest::default();
+    changes.modules.iter().all(|id| {
+        let Some(before) = changes.previous.get(id) else {
+            return false;
+        };
+        match (before, graph.module(*id)) {
+            (Some(before), Some(now)) => {
+                before.format == now.format
+                    && before.certainty == now.certainty
+                    && before.origin == now.origin
+                    && scan_digest(rule, before) == scan_digest(rule, now)
+            }
+            (None, Some(module)) | (Some(module), None) => {
+                scan_digest(rule, module) == nothing_scanned
+            }
+            (None, None) => true,
+        }
     })
 }
 
