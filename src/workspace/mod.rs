@@ -90,6 +90,8 @@ pub struct Workspace {
     structure_changed: bool,
     /// The modules as they were before the change being applied (first value per module).
     previous: FxHashMap<FileId, Option<Module>>,
+    /// Set while `apply` runs: only then is `previous` kept.
+    applying: bool,
     /// Counts loaded files and carries a cancel; a fresh handle once the first load is over,
     /// so that a cancelled load does not stop later changes.
     progress: Arc<LoadProgress>,
@@ -454,7 +456,9 @@ impl Workspace {
     pub fn apply(&mut self, change: FileChange) -> ApplyResult {
         self.structure_changed = false;
         self.previous.clear();
+        self.applying = true;
         let mut result = self.apply_inner(change);
+        self.applying = false;
         result.structure |= self.structure_changed || result.rebuilt;
         if !result.rebuilt {
             result.previous = std::mem::take(&mut self.previous);
@@ -462,16 +466,21 @@ impl Workspace {
         result
     }
 
-    /// The only way a loaded module is replaced: keeps the first previous value per change.
+    /// The only way a loaded module is replaced: keeps the first previous value per change
+    /// (not while the workspace is first loaded: there is nothing before).
     fn put_module(&mut self, id: FileId, module: Module) {
         let old = self.graph.set_module(id, module);
-        self.previous.entry(id).or_insert(old);
+        if self.applying {
+            self.previous.entry(id).or_insert(old);
+        }
     }
 
     /// The only way a module is forgotten: keeps the first previous value per change.
     fn take_module(&mut self, id: FileId) -> Option<Module> {
         let old = self.graph.remove_module(id);
-        self.previous.entry(id).or_insert_with(|| old.clone());
+        if self.applying {
+            self.previous.entry(id).or_insert_with(|| old.clone());
+        }
         old
     }
 
@@ -744,6 +753,7 @@ impl Workspace {
             options,
             structure_changed: true,
             previous: FxHashMap::default(),
+            applying: false,
             progress,
             file_limit: None,
         };
