@@ -175,12 +175,22 @@ async function expectProblems(what, predicate, timeout = TIMEOUT) {
 
 async function quickInput(text) {
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  if (!(await input.isVisible())) {
-    await page.keyboard.press('F1');
+  // A quick input that is still closing counts as visible but never takes the text: open it
+  // again when that happens.
+  for (let attempt = 1; ; attempt++) {
+    if (!(await input.isVisible())) {
+      await page.keyboard.press('F1');
+    }
+    try {
+      await input.waitFor({ state: 'visible', timeout: TIMEOUT / 3 });
+      await input.fill(text, { timeout: TIMEOUT / 3 });
+      return input;
+    } catch (error) {
+      if (attempt === 3) {
+        throw error;
+      }
+    }
   }
-  await input.waitFor({ state: 'visible', timeout: TIMEOUT });
-  await input.fill(text);
-  return input;
 }
 
 /** Opens a workspace file with Quick Open. */
@@ -190,6 +200,7 @@ async function openFile(relative) {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
   await row.waitFor({ state: 'visible', timeout: TIMEOUT });
   await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'hidden', timeout: TIMEOUT });
   await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: TIMEOUT });
   await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().waitFor({ timeout: TIMEOUT });
 }
