@@ -33,7 +33,7 @@ mod rng;
 mod support;
 use rng::Rng;
 
-use support::{LspClient as Client, file_uri as uri};
+use support::{LspClient as Client, file_uri as uri, normalise};
 
 const SOURCE: &[&str] = &["js", "mjs", "cjs", "jsx", "ts", "mts", "cts", "tsx"];
 const RULES: &[&str] = &[
@@ -140,20 +140,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     }
     let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[at].as_secs_f64() * 1000.0
-}
-
-fn normalise(list: &[Value]) -> Vec<String> {
-    let mut items: Vec<String> = list
-        .iter()
-        .map(|d| {
-            format!(
-                "{} {} {} {}",
-                d["code"], d["severity"], d["range"], d["message"]
-            )
-        })
-        .collect();
-    items.sort();
-    items
 }
 
 type Diagnostics = BTreeMap<String, Vec<String>>;

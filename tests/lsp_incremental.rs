@@ -9,7 +9,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use support::project::{FILES, LINES, Op, content, op, write};
-use support::{LspClient, file_uri};
+use support::{LspClient, file_uri, normalise};
 
 #[derive(Debug, Clone)]
 enum EditorOp {
@@ -33,20 +33,6 @@ fn editor_op() -> impl Strategy<Value = EditorOp> {
 
 fn is_source(file: &str) -> bool {
     !file.ends_with(".json")
-}
-
-fn normalise(list: &[Value]) -> Vec<String> {
-    let mut items: Vec<String> = list
-        .iter()
-        .map(|d| {
-            format!(
-                "{} {} {} {}",
-                d["code"], d["severity"], d["range"], d["message"]
-            )
-        })
-        .collect();
-    items.sort();
-    items
 }
 
 /// The server's diagnostics once every earlier message is applied (`workspace/diagnostic` is

@@ -456,3 +456,19 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Diagnostics of one file as sorted lines (code, severity, range, message), to compare two
+/// servers' answers.
+pub fn normalise(list: &[Value]) -> Vec<String> {
+    let mut items: Vec<String> = list
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {} {}",
+                d["code"], d["severity"], d["range"], d["message"]
+            )
+        })
+        .collect();
+    items.sort();
+    items
+}
