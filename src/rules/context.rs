@@ -176,12 +176,6 @@ impl<'a> RuleContext<'a> {
         self.graph.cmp_paths(a, b)
     }
 
-    /// Whether `id` is loaded. Which modules are loaded is an input of every graph rule: any
-    /// module appearing or disappearing runs them again.
-    pub fn is_loaded(&self, id: FileId) -> bool {
-        self.graph.is_loaded(id)
-    }
-
     /// `starts` and the loaded modules reachable from them along edges that `follow` accepts,
     /// noting each module whose edges are read.
     pub fn dependency_closure(
@@ -447,12 +441,12 @@ pub fn name_list(names: &[String], max: usize) -> String {
     text
 }
 
-/// The modules a graph rule's run read through its [`RuleContext`]: the edges and facts of each,
-/// and the importer lists it asked for. The results stay true after a change of any other
-/// module whose edges lead into none of them (the rules runner checks this).
 /// A graph rule's scan result, kept between runs by the rules runner.
 pub type ScanMemo = Arc<dyn std::any::Any + Send + Sync>;
 
+/// The modules a graph rule's run read through its [`RuleContext`]: the edges and facts of each,
+/// and the importer lists it asked for. The results stay true after a change of any other
+/// module whose edges lead into none of them (the rules runner checks this).
 #[derive(Default)]
 pub struct Reads {
     pub modules: FxHashSet<FileId>,

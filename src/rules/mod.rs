@@ -236,10 +236,10 @@ pub fn check_incremental(
 /// Whether a graph rule's last results are still its results after `changes`.
 ///
 /// Without a structural change only positions moved, and only results that point into a
-/// changed module can be off. With one, a changed module matters when the rule read it or
-/// read a module it imports (before or after: its edge joins or leaves an importer list the
-/// rule read), when what the rule scans of it changed, or when it appeared, disappeared or
-/// changed format.
+/// changed module can be off. With one, a changed module matters when what the rule scans of it
+/// changed (see [`scan_unchanged`]: also a format change, appearing or disappearing with
+/// something to scan), when the rule read it, or when it imports a module the rule read
+/// (before or after: its edge joins or leaves an importer list the rule read).
 fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &Changes) -> bool {
     let points_into_changed = run.found.iter().any(|d| {
         changes.modules.contains(&d.location.file)
@@ -253,35 +253,21 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
     if !changes.structure {
         return true;
     }
-    if run.reads.everything {
+    if run.reads.everything || !scan_unchanged(rule, graph, changes) {
         return false;
     }
     let read = |id: FileId| run.reads.modules.contains(&id);
     let leads_into_read = |m: &Module| m.edges.iter().any(|e| e.target.module().is_some_and(read));
-    let nothing_scanned = ScanDigest::default();
-    changes.modules.iter().all(|id| {
-        let Some(before) = changes.previous.get(id) else {
-            return false;
-        };
-        let (before, now) = match (before, graph.module(*id)) {
-            (Some(before), Some(now)) => (before, now),
-            // Appeared or disappeared: it matters if the rule read it, would scan it or is
-            // linked to it (the modules whose edges now point elsewhere are changed as well).
-            (None, Some(module)) | (Some(module), None) => {
-                return !read(*id)
-                    && !leads_into_read(module)
-                    && !graph.importers(*id).iter().any(|i| read(*i))
-                    && scan_digest(rule, module) == nothing_scanned;
-            }
-            (None, None) => return true,
-        };
-        before.format == now.format
-            && before.certainty == now.certainty
-            && before.origin == now.origin
-            && !read(*id)
-            && !leads_into_read(before)
-            && !leads_into_read(now)
-            && scan_digest(rule, before) == scan_digest(rule, now)
+    !changes.modules.iter().any(|id| {
+        let before = changes.previous.get(id).and_then(Option::as_ref);
+        let now = graph.module(*id);
+        // A module that appeared or disappeared is also linked to what the rule read through
+        // the importers it has.
+        let came_or_went = before.is_none() != now.is_none();
+        read(*id)
+            || before.is_some_and(leads_into_read)
+            || now.is_some_and(leads_into_read)
+            || (came_or_went && graph.importers(*id).iter().any(|i| read(*i)))
     })
 }
 

@@ -45,8 +45,8 @@ impl Rule for PackageCopies {
     }
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
-        // Only names installed in two or more folders can have copies. Reading which modules
-        // are loaded, their origin and format needs no digest: changes there run every rule.
+        // Only names installed in two or more folders can have copies. The digest covers which
+        // dependency modules are loaded; origin and format changes run every graph rule.
         let mut folders: FxHashMap<String, FxHashMap<PathBuf, Vec<FileId>>> = FxHashMap::default();
         for (id, module) in ctx.scan() {
             if module.is_workspace() || module.format == ModuleFormat::Declaration {

@@ -418,15 +418,11 @@ impl Workspace {
     }
 
     /// Whether a change of `path` re-resolves every specifier (`package.json`, `tsconfig.json`,
-    /// `jsconfig.json`) or reloads the whole workspace.
+    /// `jsconfig.json`).
     pub fn resets_resolution(path: &Path) -> bool {
         path.file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|name| {
-                RESOLUTION_MANIFESTS.contains(&name)
-                    || name == crate::config::CONFIG_FILE
-                    || name == ".gitignore"
-            })
+            .is_some_and(|name| RESOLUTION_MANIFESTS.contains(&name))
     }
 
     /// Whether applying `change` reloads the whole workspace (configuration or `.gitignore`).
@@ -761,8 +757,7 @@ impl Workspace {
         let mut files: Vec<PathBuf> = ws.filter.walk();
         let limit = ws.config.max_files.unwrap_or(DEFAULT_MAX_FILES);
         if files.len() > limit {
-            // The same files every time: the first ones in path order.
-            files.sort();
+            // The same files every time: the walk lists them in path order.
             ws.file_limit = Some((files.len(), limit));
             files.truncate(limit);
         }
