@@ -374,12 +374,7 @@ impl Soak {
     }
 
     fn open_doc(&mut self) -> Option<PathBuf> {
-        let closed: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|f| !self.open.contains_key(*f))
-            .cloned()
-            .collect();
+        let closed = self.closed_files();
         let path = self.rng.pick(&closed)?.clone();
         let text = std::fs::read_to_string(&path).ok()?;
         if text.contains('\r') {
@@ -605,14 +600,18 @@ impl Soak {
         }
     }
 
-    /// A file on disk that is not open (created ones first, half the time).
-    fn closed_file(&mut self) -> Option<PathBuf> {
-        let closed: Vec<PathBuf> = self
-            .files
+    /// The files on disk that are not open.
+    fn closed_files(&self) -> Vec<PathBuf> {
+        self.files
             .iter()
             .filter(|f| !self.open.contains_key(*f))
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// A file on disk that is not open (created ones first, half the time).
+    fn closed_file(&mut self) -> Option<PathBuf> {
+        let closed = self.closed_files();
         let created: Vec<PathBuf> = closed
             .iter()
             .filter(|f| {
