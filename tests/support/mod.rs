@@ -381,18 +381,7 @@ impl LspClient {
             "shutdown failed: {response}"
         );
         self.notify("exit", Value::Null);
-        // The server's output closes when it exits.
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            match self
-                .incoming
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!("the server did not exit after `exit`"),
-            }
-        }
+        self.wait_output_closed("the server did not exit after `exit`");
         let status = self.child.wait().expect("wait for the server");
         assert!(status.success(), "the server exited with {status}");
     }
@@ -403,6 +392,13 @@ impl LspClient {
     /// exit status once its output has closed.
     pub fn vanish(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
+        self.wait_output_closed("the server did not exit when stdin closed");
+        self.child.wait().expect("wait for the server")
+    }
+
+    /// Reads (and drops) messages until the server's output closes, which it does when it
+    /// exits; panics with `failure` after the deadline.
+    fn wait_output_closed(&mut self, failure: &str) {
         let deadline = Instant::now() + DEADLINE;
         loop {
             match self
@@ -410,13 +406,10 @@ impl LspClient {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
                 Ok(_) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("the server did not exit when stdin closed")
-                }
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => panic!("{failure}"),
             }
         }
-        self.child.wait().expect("wait for the server")
     }
 }
 
