@@ -1,12 +1,13 @@
 //! Benchmark of the language server, driven like an editor over stdio (run by hand; not a test):
 //!
 //!     cargo build --release
-//!     cargo bench --bench lsp -- <workspace folder> [--edits N] [--oxlint <path to oxlint>]
+//!     cargo bench --bench lsp -- <workspace folder> [--edits N] [--settles N] [--oxlint <path to oxlint>]
 //!
 //! Prints: time from `initialized` to the first complete diagnostics; for single-character
 //! edits in a leaf file and in the file with the most importers, the time from `didChange` sent
-//! to `publishDiagnostics` received (p50/p99); the time to settle after deleting and
-//! re-creating that hub file; the server's peak RSS. With `--oxlint`, oxlint's language server
+//! to `publishDiagnostics` received (p50/p99; `--edits 0` skips them); the time to settle after
+//! deleting and re-creating that hub file (median and worst of `--settles` cycles, default 5);
+//! the server's peak RSS. With `--oxlint`, oxlint's language server
 //! is measured on the same edits of the leaf file (it only lints open files).
 
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ fn main() {
         .map(|f| std::fs::canonicalize(f).expect("folder exists"))
     else {
         eprintln!(
-            "usage: cargo bench --bench lsp -- <workspace folder> [--edits N] [--oxlint PATH]"
+            "usage: cargo bench --bench lsp -- <workspace folder> [--edits N] [--settles N] [--oxlint PATH]"
         );
         std::process::exit(2);
     };
@@ -114,6 +115,10 @@ fn main() {
             .cloned()
     };
     let edits: usize = flag("--edits").and_then(|v| v.parse().ok()).unwrap_or(500);
+    let settles: usize = flag("--settles")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
     let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph");
 
     // Pick the files: a leaf (no importers) and the hub (most importers), both with a relative
@@ -171,7 +176,10 @@ fn main() {
         ms(started.elapsed())
     );
 
-    for (name, file) in [("leaf", &leaf), ("hub", &hub)] {
+    for (name, file) in [("leaf", &leaf), ("hub", &hub)]
+        .into_iter()
+        .filter(|_| edits > 0)
+    {
         for (what, mode) in [
             ("body", EditAt::Body),
             ("import specifier", EditAt::Specifier),
@@ -189,28 +197,32 @@ fn main() {
     let saved = std::fs::read(&hub).expect("read hub");
     let barrier =
         json!({ "textDocument": { "uri": uri(&leaf) }, "position": { "line": 0, "character": 0 } });
-    std::fs::remove_file(&hub).expect("delete hub");
-    let started = Instant::now();
-    client.notify(
-        "workspace/didChangeWatchedFiles",
-        json!({ "changes": [{ "uri": uri(&hub), "type": 3 }] }),
-    );
-    client.request("textDocument/hover", barrier.clone());
-    println!(
-        "modgraph: settle after deleting the hub: {}",
-        ms(started.elapsed())
-    );
-    std::fs::write(&hub, &saved).expect("restore hub");
-    let started = Instant::now();
-    client.notify(
-        "workspace/didChangeWatchedFiles",
-        json!({ "changes": [{ "uri": uri(&hub), "type": 1 }] }),
-    );
-    client.request("textDocument/hover", barrier);
-    println!(
-        "modgraph: settle after creating the hub: {}",
-        ms(started.elapsed())
-    );
+    let (mut deleted, mut created) = (Vec::new(), Vec::new());
+    for _ in 0..settles {
+        std::fs::remove_file(&hub).expect("delete hub");
+        let started = Instant::now();
+        client.notify(
+            "workspace/didChangeWatchedFiles",
+            json!({ "changes": [{ "uri": uri(&hub), "type": 3 }] }),
+        );
+        client.request("textDocument/hover", barrier.clone());
+        deleted.push(started.elapsed());
+        std::fs::write(&hub, &saved).expect("restore hub");
+        let started = Instant::now();
+        client.notify(
+            "workspace/didChangeWatchedFiles",
+            json!({ "changes": [{ "uri": uri(&hub), "type": 1 }] }),
+        );
+        client.request("textDocument/hover", barrier.clone());
+        created.push(started.elapsed());
+    }
+    for (what, times) in [("deleting", deleted), ("creating", created)] {
+        println!(
+            "modgraph: settle after {what} the hub: median {}, worst {} ({settles} times)",
+            ms(percentile(times.clone(), 0.5)),
+            ms(percentile(times, 1.0))
+        );
+    }
     println!("modgraph: peak RSS {:.0} MiB", client.peak_rss_mib());
     client.shutdown();
 

@@ -76,7 +76,7 @@ fn specifier_keys(importer: &Path, specifier: &str, keys: &mut Vec<String>) {
 /// Relative specifiers are checked lexically (ignoring letter case, for case mismatches): the
 /// target must lie in `path`'s folder, or be that folder (directory imports of `index` files).
 /// Anything else (packages, aliases) may point anywhere.
-pub fn may_name(importer: &Path, specifier: &str, path: &Path) -> bool {
+fn may_name(importer: &Path, specifier: &str, path: &Path) -> bool {
     if !is_path_specifier(specifier) {
         return true;
     }
@@ -88,6 +88,28 @@ pub fn may_name(importer: &Path, specifier: &str, path: &Path) -> bool {
     };
     let folder = lower(folder);
     target.parent().is_some_and(|p| lower(p) == folder) || lower(&target) == folder
+}
+
+/// Decides which sites [`SpecifierIndex::candidates`] finds for one path and [`may_name`]
+/// allows: the sites to resolve again when the path appears or disappears.
+pub struct SiteMatcher<'a> {
+    path: &'a Path,
+    keys: Vec<String>,
+}
+
+impl<'a> SiteMatcher<'a> {
+    pub fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            keys: path_keys(path),
+        }
+    }
+
+    pub fn matches(&self, importer: &Path, specifier: &str) -> bool {
+        let mut keys = Vec::with_capacity(2);
+        specifier_keys(importer, specifier, &mut keys);
+        keys.iter().any(|k| self.keys.contains(k)) && may_name(importer, specifier, self.path)
+    }
 }
 
 /// Keys under which a change of `path` is looked up.

@@ -50,6 +50,25 @@ impl Default for WorkspaceOptions {
     }
 }
 
+/// Which import sites of a module to resolve again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SiteSet {
+    Every,
+    /// Site indices, in any order.
+    Some(Vec<u32>),
+}
+
+impl SiteSet {
+    fn add(&mut self, site: u32) {
+        if let SiteSet::Some(sites) = self {
+            sites.push(site);
+        }
+    }
+}
+
+/// Sites to resolve again, per module.
+type AffectedSites = FxHashMap<FileId, SiteSet>;
+
 /// A change on disk (or in an editor buffer) that the graph must follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileChange {
@@ -334,6 +353,23 @@ impl Workspace {
         next: &mut Vec<PathBuf>,
         pending: &mut FxHashSet<FileId>,
     ) -> Vec<Edge> {
+        resolved
+            .iter()
+            .enumerate()
+            .map(|(site, r)| Edge {
+                site: site as u32,
+                target: self.target_for(r, next, pending),
+            })
+            .collect()
+    }
+
+    /// The edge target of one resolution (see [`Workspace::edges_for`]).
+    fn target_for(
+        &mut self,
+        resolved: &Resolved,
+        next: &mut Vec<PathBuf>,
+        pending: &mut FxHashSet<FileId>,
+    ) -> Target {
         let mut target_id = |graph: &mut ModuleGraph, path: &Path, load: bool| {
             let id = graph.intern(path);
             if load && !graph.is_loaded(id) && pending.insert(id) {
@@ -341,58 +377,116 @@ impl Workspace {
             }
             id
         };
-        resolved
-            .iter()
-            .enumerate()
-            .map(|(site, r)| {
-                let target = match r {
-                    Resolved::File(path) => Target::Module(target_id(&mut self.graph, path, true)),
-                    Resolved::Builtin => Target::Builtin,
-                    Resolved::NotFound => Target::NotFound,
-                    Resolved::Unknown => Target::Unknown,
-                    Resolved::CaseMismatch {
-                        corrected,
-                        path,
-                        resolves_anyway,
-                    } => Target::CaseMismatch {
-                        corrected: corrected.clone(),
-                        file: target_id(&mut self.graph, path, *resolves_anyway),
-                        resolves_anyway: *resolves_anyway,
-                    },
-                };
-                Edge {
-                    site: site as u32,
-                    target,
-                }
-            })
-            .collect()
+        match resolved {
+            Resolved::File(path) => Target::Module(target_id(&mut self.graph, path, true)),
+            Resolved::Builtin => Target::Builtin,
+            Resolved::NotFound => Target::NotFound,
+            Resolved::Unknown => Target::Unknown,
+            Resolved::CaseMismatch {
+                corrected,
+                path,
+                resolves_anyway,
+            } => Target::CaseMismatch {
+                corrected: corrected.clone(),
+                file: target_id(&mut self.graph, path, *resolves_anyway),
+                resolves_anyway: *resolves_anyway,
+            },
+        }
     }
 
     /// Re-resolves every site of the given loaded modules, keeping their facts.
     fn reresolve(&mut self, ids: &FxHashSet<FileId>, changed: &mut FxHashSet<FileId>) {
-        use rayon::prelude::*;
-        let mut ids: Vec<FileId> = ids
+        let sites = ids
             .iter()
+            .map(|id| (*id, SiteSet::Every))
+            .collect::<FxHashMap<_, _>>();
+        self.reresolve_sites(&sites, changed);
+    }
+
+    /// Re-resolves the given sites of loaded modules, keeping their facts and their other
+    /// edges. A layout change re-resolves only the sites that can name the path: resolving the
+    /// others again would give the same edges, at the price of cold resolver caches.
+    fn reresolve_sites(
+        &mut self,
+        sites: &FxHashMap<FileId, SiteSet>,
+        changed: &mut FxHashSet<FileId>,
+    ) {
+        use rayon::prelude::*;
+        let mut ids: Vec<FileId> = sites
+            .keys()
             .copied()
             .filter(|id| self.graph.is_loaded(*id))
             .collect();
         ids.sort();
-        let jobs: Vec<(FileId, PathBuf, Arc<crate::extract::ModuleFacts>)> = ids
+        type Job = (FileId, PathBuf, Arc<crate::extract::ModuleFacts>, Vec<u32>);
+        let jobs: Vec<Job> = ids
             .iter()
             .filter_map(|id| {
-                self.graph
-                    .module(*id)
-                    .map(|m| (*id, self.graph.path(*id).to_path_buf(), m.facts.clone()))
+                let module = self.graph.module(*id)?;
+                let count = module.facts.imports.len();
+                // Edges are one per site, in site order; anything else is resolved whole.
+                let whole = module.edges.len() != count
+                    || module
+                        .edges
+                        .iter()
+                        .enumerate()
+                        .any(|(i, e)| e.site as usize != i);
+                let which: Vec<u32> = match sites.get(id) {
+                    Some(SiteSet::Some(which)) if !whole => {
+                        let mut which: Vec<u32> = which
+                            .iter()
+                            .copied()
+                            .filter(|i| (*i as usize) < count)
+                            .collect();
+                        which.sort_unstable();
+                        which.dedup();
+                        which
+                    }
+                    _ => (0..count as u32).collect(),
+                };
+                Some((
+                    *id,
+                    self.graph.path(*id).to_path_buf(),
+                    module.facts.clone(),
+                    which,
+                ))
             })
             .collect();
-        let results: Vec<(FileId, Vec<Resolved>)> = jobs
+        let results: Vec<(FileId, Vec<(u32, Resolved)>)> = jobs
             .par_iter()
-            .map(|(id, path, facts)| (*id, loader::resolve_sites(path, facts, &self.resolver)))
+            .map(|(id, path, facts, which)| {
+                let resolved = which
+                    .iter()
+                    .filter_map(|i| {
+                        let site = facts.imports.get(*i as usize)?;
+                        Some((*i, self.resolver.resolve(path, site.kind, &site.specifier)))
+                    })
+                    .collect();
+                (*id, resolved)
+            })
             .collect();
         let mut next = Vec::new();
         let mut pending = FxHashSet::default();
         for (id, resolved) in results {
-            let edges = self.edges_for(&resolved, &mut next, &mut pending);
+            let Some(count) = self.graph.module(id).map(|m| m.facts.imports.len()) else {
+                continue;
+            };
+            let mut edges = match self.graph.module(id) {
+                Some(m) if m.edges.len() == count => m.edges.clone(),
+                // Rebuilt whole: every site is in `resolved`.
+                _ => (0..count as u32)
+                    .map(|site| Edge {
+                        site,
+                        target: Target::Unknown,
+                    })
+                    .collect(),
+            };
+            for (site, r) in &resolved {
+                let target = self.target_for(r, &mut next, &mut pending);
+                if let Some(edge) = edges.get_mut(*site as usize) {
+                    edge.target = target;
+                }
+            }
             let Some(module) = self.graph.module(id) else {
                 continue;
             };
@@ -580,25 +674,17 @@ impl Workspace {
                 {
                     self.insert_batch(vec![loaded], &mut result.changed);
                 }
-                let affected = self.affected_by_layout(&path);
-                self.reresolve(&affected, &mut result.changed);
+                let mut affected = AffectedSites::default();
+                self.affected_by_layout(&path, &mut affected);
+                self.reresolve_sites(&affected, &mut result.changed);
             }
             FileChange::Deleted(path) => {
-                let under: Vec<FileId> = self
-                    .graph
-                    .modules()
-                    .map(|(id, _)| id)
-                    .filter(|id| {
-                        let p = self.graph.path(*id);
-                        p == path || p.starts_with(&path)
-                    })
-                    .collect();
+                let under = self.modules_at_or_under(&path);
                 self.layout_changed(&path);
-                let mut affected: FxHashSet<FileId> = FxHashSet::default();
+                let mut affected = AffectedSites::default();
                 for id in &under {
-                    affected.extend(self.graph.importers(*id).iter().copied());
                     let p = self.graph.path(*id).to_path_buf();
-                    affected.extend(self.affected_by_layout(&p));
+                    self.affected_by_layout(&p, &mut affected);
                     self.structure_changed = true;
                     if let Some(old) = self.take_module(*id) {
                         self.index.update(*id, &p, Some(&old.facts), None);
@@ -606,14 +692,39 @@ impl Workspace {
                     self.caches.notes.remove(&p);
                     result.changed.insert(*id);
                 }
-                affected.extend(self.affected_by_layout(&path));
+                // A folder: specifiers may name it (a directory import) without naming a file.
+                if self.graph.id(&path).is_none_or(|id| !under.contains(&id)) {
+                    self.affected_by_layout(&path, &mut affected);
+                }
                 for id in &under {
                     affected.remove(id);
                 }
-                self.reresolve(&affected, &mut result.changed);
+                self.reresolve_sites(&affected, &mut result.changed);
             }
         }
         result
+    }
+
+    /// The loaded module at `path`, or the loaded modules under the folder `path`.
+    fn modules_at_or_under(&self, path: &Path) -> Vec<FileId> {
+        if let Some(id) = self.graph.id(path).filter(|id| self.graph.is_loaded(*id)) {
+            return vec![id];
+        }
+        self.modules_under(path).collect()
+    }
+
+    /// The loaded modules under the folder `path`.
+    fn modules_under(&self, path: &Path) -> impl Iterator<Item = FileId> {
+        // Bytes, not `Path::starts_with`: this looks at every module.
+        let mut prefix = path.as_os_str().as_encoded_bytes().to_vec();
+        prefix.push(std::path::MAIN_SEPARATOR as u8);
+        self.graph.modules().map(|(id, _)| id).filter(move |id| {
+            self.graph
+                .path(*id)
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(&prefix)
+        })
     }
 
     /// Whether `path` was a module file and is a folder now, or is a new file where the graph
@@ -629,15 +740,7 @@ impl Workspace {
         if !path.is_file() {
             return false;
         }
-        let mut prefix = path.as_os_str().as_encoded_bytes().to_vec();
-        prefix.push(std::path::MAIN_SEPARATOR as u8);
-        self.graph.modules().any(|(id, _)| {
-            self.graph
-                .path(id)
-                .as_os_str()
-                .as_encoded_bytes()
-                .starts_with(&prefix)
-        })
+        self.modules_under(path).next().is_some()
     }
 
     /// A file appeared or disappeared: cached file-system facts are stale.
@@ -650,46 +753,56 @@ impl Workspace {
         }
     }
 
-    /// Modules with a specifier that could resolve to `path` or to a folder on its way.
-    fn affected_by_layout(&self, path: &Path) -> FxHashSet<FileId> {
-        let mut affected: FxHashSet<FileId> = self
-            .index
-            .candidates(path)
-            .into_iter()
-            .filter(|id| {
-                let Some(module) = self.graph.module(*id) else {
-                    return false;
+    /// Adds the sites that could resolve to `path` or to a folder on its way, and the sites
+    /// that resolve to it now.
+    fn affected_by_layout(&self, path: &Path, affected: &mut AffectedSites) {
+        let mut add = |id: FileId, site: u32| {
+            affected
+                .entry(id)
+                .or_insert_with(|| SiteSet::Some(Vec::new()))
+                .add(site);
+        };
+        let matcher = index::SiteMatcher::new(path);
+        for id in self.index.candidates(path) {
+            let Some(module) = self.graph.module(id) else {
+                continue;
+            };
+            let importer = self.graph.path(id);
+            for (i, site) in module.facts.imports.iter().enumerate() {
+                if matcher.matches(importer, &site.specifier) {
+                    add(id, i as u32);
+                }
+            }
+        }
+        if let Some(target) = self.graph.id(path) {
+            for &id in self.graph.importers(target) {
+                let Some(module) = self.graph.module(id) else {
+                    continue;
                 };
-                let importer = self.graph.path(*id);
-                module
-                    .facts
-                    .imports
-                    .iter()
-                    .any(|site| index::may_name(importer, &site.specifier, path))
-            })
-            .collect();
-        if let Some(id) = self.graph.id(path) {
-            affected.extend(self.graph.importers(id).iter().copied());
+                for edge in &module.edges {
+                    let file = match &edge.target {
+                        Target::Module(file) | Target::CaseMismatch { file, .. } => *file,
+                        _ => continue,
+                    };
+                    if file == target {
+                        add(id, edge.site);
+                    }
+                }
+            }
         }
         // A change under `node_modules` may create or remove `node_modules` itself, which
         // decides whether an unresolved package is certainly missing.
         if path.components().any(|c| c.as_os_str() == "node_modules") {
-            affected.extend(self.modules_with_unresolved_packages());
+            for (id, module) in self.graph.modules() {
+                for edge in &module.edges {
+                    if matches!(edge.target, Target::NotFound | Target::Unknown)
+                        && !crate::resolve::is_path_specifier(&module.site(edge).specifier)
+                    {
+                        add(id, edge.site);
+                    }
+                }
+            }
         }
-        affected
-    }
-
-    fn modules_with_unresolved_packages(&self) -> Vec<FileId> {
-        self.graph
-            .modules()
-            .filter(|(_, m)| {
-                m.edges.iter().any(|e| {
-                    matches!(e.target, Target::NotFound | Target::Unknown)
-                        && !crate::resolve::is_path_specifier(&m.site(e).specifier)
-                })
-            })
-            .map(|(id, _)| id)
-            .collect()
     }
 
     /// Reloads configuration and everything else, keeping editor overlays.
