@@ -19,6 +19,8 @@ pub struct RuleContext<'a> {
     reads: RefCell<Option<Reads>>,
     /// The running rule's scan result from its last run, when nothing it scans changed since.
     memo_in: RefCell<Option<ScanMemo>>,
+    /// The modules whose scanned part changed since `memo_in` was built.
+    memo_delta: RefCell<Vec<ScanChange>>,
     /// The scan result of this run, for the next.
     memo_out: RefCell<Option<ScanMemo>>,
     packages: RefCell<FxHashMap<FileId, Option<(PackageRoot, PackageInfo)>>>,
@@ -32,6 +34,7 @@ impl<'a> RuleContext<'a> {
             graph: workspace.graph(),
             reads: RefCell::new(None),
             memo_in: RefCell::new(None),
+            memo_delta: RefCell::default(),
             memo_out: RefCell::new(None),
             packages: RefCell::default(),
             scratch: RefCell::default(),
@@ -39,16 +42,18 @@ impl<'a> RuleContext<'a> {
     }
 
     /// Starts one graph rule's run: records the modules read through this context, and offers
-    /// the rule its last scan result when nothing it scans changed since.
-    pub(super) fn begin_graph_rule(&self, memo: Option<ScanMemo>) {
+    /// the rule its last scan result with the modules whose scanned part changed since.
+    pub(super) fn begin_graph_rule(&self, memo: Option<ScanMemo>, delta: Vec<ScanChange>) {
         *self.reads.borrow_mut() = Some(Reads::default());
         *self.memo_in.borrow_mut() = memo;
+        *self.memo_delta.borrow_mut() = delta;
         *self.memo_out.borrow_mut() = None;
     }
 
     /// Ends a graph rule's run: what it read and its scan result.
     pub(super) fn end_graph_rule(&self) -> (Reads, Option<ScanMemo>) {
         *self.memo_in.borrow_mut() = None;
+        self.memo_delta.borrow_mut().clear();
         (
             self.reads.borrow_mut().take().unwrap_or_default(),
             self.memo_out.borrow_mut().take(),
@@ -59,14 +64,43 @@ impl<'a> RuleContext<'a> {
     /// [`super::Rule::scan_digest`], format and origin stayed the same. `build` may use only
     /// what the digest covers (and paths): nothing else makes it run again.
     pub fn scan_memo<T: std::any::Any + Send + Sync>(&self, build: impl FnOnce() -> T) -> Arc<T> {
+        self.scan_memo_updated(build, |_, _| false)
+    }
+
+    /// [`Self::scan_memo`] for a scan that can follow changes: a kept result is patched with
+    /// `update(result, change)` for each module whose scanned part changed (the module as it is
+    /// now is [`Self::scan_module`]). `update` returns `false` when it cannot patch; the scan is
+    /// then built again.
+    pub fn scan_memo_updated<T: std::any::Any + Send + Sync>(
+        &self,
+        build: impl FnOnce() -> T,
+        mut update: impl FnMut(&mut T, &ScanChange) -> bool,
+    ) -> Arc<T> {
         let kept = self
             .memo_in
             .borrow_mut()
             .take()
             .and_then(|memo| memo.downcast::<T>().ok());
-        let memo = kept.unwrap_or_else(|| Arc::new(build()));
+        let delta = std::mem::take(&mut *self.memo_delta.borrow_mut());
+        let patched = kept.and_then(|mut memo| {
+            if delta.is_empty() {
+                return Some(memo);
+            }
+            // The runner hands over the only reference, so patching needs no copy.
+            let result = Arc::get_mut(&mut memo)?;
+            delta
+                .iter()
+                .all(|change| update(result, change))
+                .then_some(memo)
+        });
+        let memo = patched.unwrap_or_else(|| Arc::new(build()));
         *self.memo_out.borrow_mut() = Some(memo.clone());
         memo
+    }
+
+    /// A module as the scan sees it (not noted as read, like [`Self::scan`]).
+    pub fn scan_module(&self, id: FileId) -> Option<&'a Module> {
+        self.graph.module(id)
     }
 
     fn note(&self, id: FileId) {
@@ -443,6 +477,13 @@ pub fn name_list(names: &[String], max: usize) -> String {
 
 /// A graph rule's scan result, kept between runs by the rules runner.
 pub type ScanMemo = Arc<dyn std::any::Any + Send + Sync>;
+
+/// A module whose scanned part ([`super::Rule::scan_digest`], format or origin) changed since a
+/// kept scan was built, with what it was then (`None`: not loaded).
+pub struct ScanChange {
+    pub id: FileId,
+    pub before: Option<Module>,
+}
 
 /// The modules a graph rule's run read through its [`RuleContext`]: the edges and facts of each,
 /// and the importer lists it asked for. The results stay true after a change of any other

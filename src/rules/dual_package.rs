@@ -33,44 +33,84 @@ static META: RuleMeta = RuleMeta {
 /// An import of a package as scanned: importer, index among its package imports, resolved file.
 type SideEntry = (FileId, usize, FileId);
 
-/// Specifiers imported on both sides (ESM first, CommonJS second) that resolve to more than one
-/// file: the only ones that can be a hazard.
-type Scanned = Vec<(String, [Vec<SideEntry>; 2])>;
+/// The package imports of every loaded module, by specifier and side (ESM first, CommonJS
+/// second). Reads only what [`DualPackage::scan_digest`] covers, the format and the path.
+#[derive(Default)]
+struct PackageImports {
+    by_specifier: FxHashMap<String, [Vec<SideEntry>; 2]>,
+}
 
-/// The package imports of every loaded module, by specifier and side. Reads only what
-/// [`DualPackage::scan_digest`] covers, the format and the path.
-fn scan(ctx: &RuleContext) -> Scanned {
-    let mut by_specifier: FxHashMap<&str, [Vec<SideEntry>; 2]> = FxHashMap::default();
-    for (importer, module) in ctx.scan() {
-        let importer_is_esm =
-            module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain;
-        // `import()` uses the import conditions in any JavaScript file; TypeScript may
-        // compile it (and static imports) to `require`, so TS files count only when ESM.
-        let dynamic_is_import = !crate::resolve::is_typescript_file(ctx.path(importer));
-        for (index, (edge, site)) in package_edges(module).enumerate() {
-            let Some(target) = edge.target.module() else {
-                continue;
-            };
+impl PackageImports {
+    fn build(ctx: &RuleContext) -> Self {
+        let mut imports = Self::default();
+        for (importer, module) in ctx.scan() {
+            imports.add(ctx, importer, module);
+        }
+        imports
+    }
+
+    fn add(&mut self, ctx: &RuleContext, importer: FileId, module: &Module) {
+        for (specifier, side, entry) in side_entries(ctx, importer, module) {
+            match self.by_specifier.get_mut(specifier) {
+                Some(sides) => sides[side].push(entry),
+                None => {
+                    let mut sides: [Vec<SideEntry>; 2] = Default::default();
+                    sides[side].push(entry);
+                    self.by_specifier.insert(specifier.to_string(), sides);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, ctx: &RuleContext, importer: FileId, module: &Module) {
+        for (specifier, side, _) in side_entries(ctx, importer, module) {
+            if let Some(sides) = self.by_specifier.get_mut(specifier) {
+                sides[side].retain(|e| e.0 != importer);
+                if sides.iter().all(Vec::is_empty) {
+                    self.by_specifier.remove(specifier);
+                }
+            }
+        }
+    }
+
+    /// Specifiers imported on both sides that resolve to more than one file: the only ones that
+    /// can be a hazard.
+    fn two_sided(&self) -> impl Iterator<Item = (&str, &[Vec<SideEntry>; 2])> {
+        self.by_specifier
+            .iter()
+            .filter(|(_, [import, require])| {
+                // One file for both conditions: one instance, whatever the package folders.
+                import.first().is_some_and(|&(_, _, first)| {
+                    !require.is_empty() && !import.iter().chain(require).all(|e| e.2 == first)
+                })
+            })
+            .map(|(specifier, sides)| (specifier.as_str(), sides))
+    }
+}
+
+/// The package imports of one module that load a file: (specifier, side, entry).
+fn side_entries<'m>(
+    ctx: &RuleContext,
+    importer: FileId,
+    module: &'m Module,
+) -> impl Iterator<Item = (&'m str, usize, SideEntry)> {
+    let importer_is_esm =
+        module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain;
+    // `import()` uses the import conditions in any JavaScript file; TypeScript may compile it
+    // (and static imports) to `require`, so TS files count only when ESM.
+    let dynamic_is_import = !crate::resolve::is_typescript_file(ctx.path(importer));
+    package_edges(module)
+        .enumerate()
+        .filter_map(move |(index, (edge, site))| {
+            let target = edge.target.module()?;
             let side = match site.kind {
                 ImportKind::Require | ImportKind::TsImportEquals => 1,
                 ImportKind::Dynamic if importer_is_esm || dynamic_is_import => 0,
                 ImportKind::Static | ImportKind::ReExport if importer_is_esm => 0,
-                _ => continue,
+                _ => return None,
             };
-            by_specifier.entry(site.specifier.as_str()).or_default()[side]
-                .push((importer, index, target));
-        }
-    }
-    by_specifier
-        .into_iter()
-        .filter(|(_, [import, require])| {
-            // One file for both conditions: one instance, whatever the package folders.
-            import.first().is_some_and(|&(_, _, first)| {
-                !require.is_empty() && !import.iter().chain(require).all(|e| e.2 == first)
-            })
+            Some((site.specifier.as_str(), side, (importer, index, target)))
         })
-        .map(|(specifier, sides)| (specifier.to_string(), sides))
-        .collect()
 }
 
 #[derive(Default)]
@@ -94,12 +134,27 @@ impl Rule for DualPackage {
     }
 
     fn check_graph(&self, ctx: &RuleContext, out: &mut Vec<Diagnostic>) {
-        let scanned = ctx.scan_memo(|| scan(ctx));
-        // (package dir, specifier) → the two sides, from importers Node evaluates.
-        // Hash map: `PathBuf` ordering compares component by component; the runner sorts output.
-        let mut by_entry: FxHashMap<(PathBuf, String), Sides> = FxHashMap::default();
+        let imports = ctx.scan_memo_updated(
+            || PackageImports::build(ctx),
+            |imports, change| {
+                if let Some(before) = &change.before {
+                    imports.remove(ctx, change.id, before);
+                }
+                if let Some(now) = ctx.scan_module(change.id) {
+                    imports.add(ctx, change.id, now);
+                }
+                true
+            },
+        );
+        // (package folder, specifier) → the two sides, from importers Node evaluates. Folders
+        // are numbered once per resolved file: building paths per import site costs more than
+        // the rest of the rule. The runner sorts the output.
+        let mut folder_of: FxHashMap<FileId, Option<usize>> = FxHashMap::default();
+        let mut folders: Vec<PathBuf> = Vec::new();
+        let mut folder_numbers: FxHashMap<PathBuf, usize> = FxHashMap::default();
+        let mut by_entry: FxHashMap<(usize, &str), Sides> = FxHashMap::default();
         let mut reached = Reached::default();
-        for (specifier, sides) in scanned.iter() {
+        for (specifier, sides) in imports.two_sided() {
             for (side, entries) in sides.iter().enumerate() {
                 let mut entries: Vec<SideEntry> = entries
                     .iter()
@@ -108,7 +163,15 @@ impl Rule for DualPackage {
                     .collect();
                 entries.sort_by(|a, b| ctx.cmp_paths(a.0, b.0).then(a.1.cmp(&b.1)));
                 for (importer, index, target) in entries {
-                    let Some(root) = ctx.package_root(target) else {
+                    let folder = *folder_of.entry(target).or_insert_with(|| {
+                        let dir = ctx.package_root(target)?.dir;
+                        let next = folders.len();
+                        Some(*folder_numbers.entry(dir.clone()).or_insert_with(|| {
+                            folders.push(dir);
+                            next
+                        }))
+                    });
+                    let Some(folder) = folder else {
                         continue;
                     };
                     // Positions are not part of the scan: read them from the module now.
@@ -119,7 +182,7 @@ impl Rule for DualPackage {
                     else {
                         continue;
                     };
-                    let sides = by_entry.entry((root.dir, specifier.clone())).or_default();
+                    let sides = by_entry.entry((folder, specifier)).or_default();
                     let list = if side == 0 {
                         &mut sides.import
                     } else {
@@ -129,7 +192,10 @@ impl Rule for DualPackage {
                 }
             }
         }
-        for ((dir, specifier), sides) in by_entry {
+        for ((folder, specifier), sides) in by_entry {
+            let Some(dir) = folders.get(folder) else {
+                continue;
+            };
             let (Some(&(_, _, esm)), Some(&(_, _, cjs))) =
                 (sides.import.first(), sides.require.first())
             else {
@@ -167,12 +233,12 @@ impl Rule for DualPackage {
             if wraps(esm, cjs) || wraps(cjs, esm) {
                 continue;
             }
-            let name = crate::resolve::package_name_of(&specifier)
-                .unwrap_or(&specifier)
+            let name = crate::resolve::package_name_of(specifier)
+                .unwrap_or(specifier)
                 .to_string();
             let short = |f: FileId| {
                 ctx.path(f)
-                    .strip_prefix(&dir)
+                    .strip_prefix(dir)
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|_| ctx.display(f))
             };

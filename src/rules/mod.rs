@@ -26,7 +26,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::graph::{FileId, Module, ModuleGraph};
 use crate::workspace::Workspace;
-use context::{Reads, ScanMemo};
+use context::{Reads, ScanChange, ScanMemo};
 
 /// What a rule is, independent of any graph.
 pub struct RuleMeta {
@@ -207,16 +207,18 @@ pub fn check_incremental(
             continue;
         }
         let started = std::time::Instant::now();
-        let memo = match (&changes, cache.graph.get(code)) {
-            (Some(changes), Some(run))
-                if cache.complete && scan_unchanged(*rule, graph, changes) =>
-            {
-                run.memo.clone()
+        // The last scan goes to the rule with what changed in it since; the run replaces it.
+        let (memo, delta) = match (&changes, cache.graph.get_mut(code)) {
+            (Some(changes), Some(run)) if cache.complete => {
+                match scan_delta(*rule, graph, changes) {
+                    Some(delta) => (run.memo.take(), delta),
+                    None => (None, Vec::new()),
+                }
             }
-            _ => None,
+            _ => (None, Vec::new()),
         };
         let mut found = Vec::new();
-        ctx.begin_graph_rule(memo);
+        ctx.begin_graph_rule(memo, delta);
         run_rule(workspace, *rule, &mut found, |out| {
             rule.check_graph(&ctx, out)
         });
@@ -274,12 +276,17 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
 /// Whether everything a rule scans is as it was: every changed module's digest, format and
 /// origin (a module that appeared or disappeared must have had nothing to scan).
 fn scan_unchanged(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> bool {
+    scan_delta(rule, graph, changes).is_some_and(|delta| delta.is_empty())
+}
+
+/// The changed modules whose scanned part differs ([`scan_unchanged`]), each with what it was
+/// before; `None` when a change's previous state is unknown.
+fn scan_delta(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> Option<Vec<ScanChange>> {
     let nothing_scanned = ScanDigest::default();
-    changes.modules.iter().all(|id| {
-        let Some(before) = changes.previous.get(id) else {
-            return false;
-        };
-        match (before, graph.module(*id)) {
+    let mut delta = Vec::new();
+    for id in changes.modules {
+        let before = changes.previous.get(id)?;
+        let same = match (before, graph.module(*id)) {
             (Some(before), Some(now)) => {
                 before.format == now.format
                     && before.certainty == now.certainty
@@ -290,8 +297,15 @@ fn scan_unchanged(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> bo
                 scan_digest(rule, module) == nothing_scanned
             }
             (None, None) => true,
+        };
+        if !same {
+            delta.push(ScanChange {
+                id: *id,
+                before: before.clone(),
+            });
         }
-    })
+    }
+    Some(delta)
 }
 
 /// What a rule scans of one module ([`Rule::scan_digest`]): values are fed with
