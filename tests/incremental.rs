@@ -12,13 +12,14 @@ use support::project::{FILES, LINES, Op, content, op, write};
 
 mod support;
 
-/// A comparable picture: every module reachable from the workspace with its edges, and the
-/// diagnostics, all by path.
+/// A comparable picture: every module reachable from the workspace with its edges and reverse
+/// edges, and the diagnostics, all by path.
 fn picture(ws: &Workspace, root: &Path) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
     let graph = ws.graph();
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
     let mut modules = BTreeMap::new();
-    for id in graph.reachable_from_workspace() {
+    let reachable = graph.reachable_from_workspace();
+    for &id in &reachable {
         let Some(module) = graph.module(id) else {
             continue;
         };
@@ -37,6 +38,21 @@ fn picture(ws: &Workspace, root: &Path) -> (BTreeMap<String, Vec<String>>, Vec<S
                 format!("{:?} {} -> {target}", site.kind, site.specifier)
             })
             .collect();
+        let mut edges: Vec<String> = edges;
+        // The reverse edges, kept incrementally, must match too (dependency modules nothing
+        // reaches any more may stay loaded).
+        for (what, list) in [
+            ("imported by", graph.importers(id)),
+            ("evaluated by", graph.runtime_importers(id)),
+        ] {
+            let mut by: Vec<String> = list
+                .iter()
+                .filter(|i| reachable.contains(i))
+                .map(|i| rel(graph.path(*i)))
+                .collect();
+            by.sort();
+            edges.push(format!("{what} {by:?}"));
+        }
         modules.insert(
             format!(
                 "{} {:?} {:?}",

@@ -132,6 +132,9 @@ pub struct ModuleGraph {
     modules: Vec<Option<Module>>,
     /// For each file, the modules that have at least one edge to it.
     importers: Vec<Vec<FileId>>,
+    /// For each file, the modules that evaluate it: a runtime edge that certainly loads it
+    /// ([`Target::module`]). Ancestor walks would otherwise search each importer's edges.
+    runtime_importers: Vec<Vec<FileId>>,
     /// Workspace modules by file name, kept up to date as modules come and go.
     names: FxHashMap<Box<[u8]>, Vec<FileId>>,
 }
@@ -147,6 +150,7 @@ impl ModuleGraph {
         self.ids.insert(key.into(), id);
         self.modules.push(None);
         self.importers.push(Vec::new());
+        self.runtime_importers.push(Vec::new());
         id
     }
 
@@ -190,30 +194,27 @@ impl ModuleGraph {
             .unwrap_or_default()
     }
 
+    /// Modules that evaluate `id` (see [`Module::runtime_edges`] and [`Target::module`]), in no
+    /// particular order.
+    pub fn runtime_importers(&self, id: FileId) -> &[FileId] {
+        self.runtime_importers
+            .get(id.index())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
     /// Puts `module` in place of whatever `id` held and patches the reverse edges.
     /// Returns what `id` held before.
     pub fn set_module(&mut self, id: FileId, module: Module) -> Option<Module> {
-        let old_targets = self.module(id).map(edge_files).unwrap_or_default();
-        let new_targets = edge_files(&module);
-        // Both are sorted: walk them like a merge.
-        let (mut i, mut j) = (0, 0);
-        while i < old_targets.len() || j < new_targets.len() {
-            match (old_targets.get(i), new_targets.get(j)) {
-                (Some(o), Some(n)) if o == n => {
-                    i += 1;
-                    j += 1;
-                }
-                (Some(o), n) if n.is_none_or(|n| o < n) => {
-                    self.importers[o.index()].retain(|x| *x != id);
-                    i += 1;
-                }
-                (_, Some(n)) => {
-                    self.importers[n.index()].push(id);
-                    j += 1;
-                }
-                _ => break,
-            }
-        }
+        let old_files = self.module(id).map(edge_files).unwrap_or_default();
+        patch_reverse(&mut self.importers, id, &old_files, &edge_files(&module));
+        let old_runtime = self.module(id).map(runtime_targets).unwrap_or_default();
+        patch_reverse(
+            &mut self.runtime_importers,
+            id,
+            &old_runtime,
+            &runtime_targets(&module),
+        );
         let was_workspace = self.module(id).is_some_and(Module::is_workspace);
         let is_workspace = module.is_workspace();
         let old = self.modules[id.index()].replace(module);
@@ -254,6 +255,9 @@ impl ModuleGraph {
         let old = self.modules.get_mut(id.index())?.take()?;
         for gone in edge_files(&old) {
             self.importers[gone.index()].retain(|i| *i != id);
+        }
+        for gone in runtime_targets(&old) {
+            self.runtime_importers[gone.index()].retain(|i| *i != id);
         }
         self.track_name(id, old.is_workspace(), false);
         Some(old)
@@ -328,6 +332,40 @@ impl ModuleGraph {
 }
 
 /// The files a module has edges to, sorted and without repeats.
+/// Moves `id` between reverse-edge lists: out of those of `old` targets, into those of `new`
+/// ones (both sorted, without repeats).
+fn patch_reverse(lists: &mut [Vec<FileId>], id: FileId, old: &[FileId], new: &[FileId]) {
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o == n => {
+                i += 1;
+                j += 1;
+            }
+            (Some(o), n) if n.is_none_or(|n| o < n) => {
+                lists[o.index()].retain(|x| *x != id);
+                i += 1;
+            }
+            (_, Some(n)) => {
+                lists[n.index()].push(id);
+                j += 1;
+            }
+            _ => break,
+        }
+    }
+}
+
+/// The files a module evaluates, sorted, without repeats.
+fn runtime_targets(module: &Module) -> Vec<FileId> {
+    let mut files: Vec<FileId> = module
+        .runtime_edges()
+        .filter_map(|(e, _)| e.target.module())
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+}
+
 fn edge_files(module: &Module) -> Vec<FileId> {
     let mut files: Vec<FileId> = module
         .edges

@@ -245,9 +245,8 @@ impl<'a> RuleContext<'a> {
         let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
         let mut stack: Vec<FileId> = starts.to_vec();
         while let Some(id) = stack.pop() {
-            for &importer in self.importers(id) {
-                if !seen.contains(&importer) && self.evaluates(importer, id) {
-                    seen.insert(importer);
+            for &importer in self.runtime_importers(id) {
+                if seen.insert(importer) {
                     stack.push(importer);
                 }
             }
@@ -255,12 +254,15 @@ impl<'a> RuleContext<'a> {
         seen
     }
 
-    /// Whether `importer` evaluates `target` (a runtime edge to it).
-    pub fn evaluates(&self, importer: FileId, target: FileId) -> bool {
-        self.module(importer).is_some_and(|m| {
-            m.runtime_edges()
-                .any(|(e, _)| e.target.module() == Some(target))
-        })
+    /// The loaded modules that evaluate `id`. Like [`Self::importers`], the answer depends on
+    /// each of them and on every edge into `id`, so all are noted.
+    pub fn runtime_importers(&self, id: FileId) -> &'a [FileId] {
+        let importers = self.graph.runtime_importers(id);
+        if let Some(reads) = self.reads.borrow_mut().as_mut() {
+            reads.modules.insert(id);
+            reads.modules.extend(importers.iter().copied());
+        }
+        importers
     }
 
     /// `starts` and the modules reachable from them along runtime edges without leaving
@@ -304,9 +306,8 @@ impl<'a> RuleContext<'a> {
             if from_a.contains(&id) {
                 return true;
             }
-            for &importer in self.importers(id) {
-                if !seen.contains(&importer) && self.evaluates(importer, id) {
-                    seen.insert(importer);
+            for &importer in self.runtime_importers(id) {
+                if seen.insert(importer) {
                     stack.push(importer);
                 }
             }

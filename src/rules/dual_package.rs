@@ -192,39 +192,37 @@ impl Rule for DualPackage {
                 }
             }
         }
-        for ((folder, specifier), sides) in by_entry {
-            let Some(dir) = folders.get(folder) else {
-                continue;
-            };
-            let (Some(&(_, _, esm)), Some(&(_, _, cjs))) =
-                (sides.import.first(), sides.require.first())
-            else {
-                continue;
-            };
-            if esm == cjs {
-                continue;
+        // Groups whose two sides load different files; each side gets a bit.
+        let groups: Vec<(&PathBuf, &str, Sides, FileId, FileId)> = by_entry
+            .into_iter()
+            .filter_map(|((folder, specifier), sides)| {
+                let dir = folders.get(folder)?;
+                let esm = sides.import.first()?.2;
+                let cjs = sides.require.first()?.2;
+                (esm != cjs).then_some((dir, specifier, sides, esm, cjs))
+            })
+            .collect();
+        if groups.is_empty() {
+            return;
+        }
+        let mut above = SideBits::new(groups.len() * 2);
+        for (k, (_, _, sides, _, _)) in groups.iter().enumerate() {
+            for &(file, _, _) in &sides.import {
+                above.seed(file, 2 * k);
             }
-            let importers = |side: &[(FileId, Span, FileId)]| {
-                side.iter().map(|(f, _, _)| *f).collect::<Vec<_>>()
-            };
-            let import_files = importers(&sides.import);
-            let require_files = importers(&sides.require);
-            // One program loads both sides when a module evaluates (transitively) an importer
-            // of each: their ancestors meet. Much smaller than what those programs load.
-            let import_ancestors = ctx.runtime_ancestors(&import_files);
-            let require_ancestors = ctx.runtime_ancestors(&require_files);
-            if import_ancestors.is_disjoint(&require_ancestors) {
-                continue;
+            for &(file, _, _) in &sides.require {
+                above.seed(file, 2 * k + 1);
             }
+        }
+        let loaded = above.loaded_with(ctx);
+        for (k, (dir, specifier, sides, esm, cjs)) in groups.into_iter().enumerate() {
             // A site of one side is a hazard when a program that loads it also loads the other
-            // side: some module above it is also above the other side. Such modules are in the
-            // common ancestors, and the path down from one stays within the site's ancestors.
-            let common: Vec<FileId> = import_ancestors
-                .intersection(&require_ancestors)
-                .copied()
-                .collect();
-            let import_with_require = ctx.reachable_within(&common, &import_ancestors);
-            let require_with_import = ctx.reachable_within(&common, &require_ancestors);
+            // side: a module evaluates (transitively) both.
+            let import_with_require = |f: FileId| loaded.has(f, 2 * k + 1);
+            let require_with_import = |f: FileId| loaded.has(f, 2 * k);
+            if !sides.import.iter().any(|&(f, _, _)| import_with_require(f)) {
+                continue;
+            }
             // A wrapper: one entry loads the other, so there is one instance after all.
             let wraps = |from: FileId, to: FileId| {
                 ctx.dependency_closure(&[from], |_, s| s.is_runtime())
@@ -266,9 +264,9 @@ impl Rule for DualPackage {
                 let is_import = what.starts_with("imported");
                 let loaded_with_other_side = |f: FileId, import_site: bool| {
                     if import_site {
-                        import_with_require.contains(&f)
+                        import_with_require(f)
                     } else {
-                        require_with_import.contains(&f)
+                        require_with_import(f)
                     }
                 };
                 if !loaded_with_other_side(file, is_import) {
@@ -311,6 +309,105 @@ fn package_edges(module: &Module) -> impl Iterator<Item = (&Edge, &ImportSite)> 
         .filter(|(_, site)| !is_path_specifier(&site.specifier) && !site.specifier.starts_with('#'))
 }
 
+/// A set of bits per module (one bit per side of each group), for the modules that evaluate
+/// (transitively) an import site of some side. Computing all sides in one pass over those
+/// modules, instead of two ancestor walks per package, makes the rule cost about one walk.
+struct SideBits {
+    words: usize,
+    index: FxHashMap<FileId, usize>,
+    modules: Vec<FileId>,
+    bits: Vec<u64>,
+}
+
+impl SideBits {
+    fn new(sides: usize) -> Self {
+        Self {
+            words: sides.div_ceil(64),
+            index: FxHashMap::default(),
+            modules: Vec::new(),
+            bits: Vec::new(),
+        }
+    }
+
+    fn slot(&mut self, id: FileId) -> usize {
+        let words = self.words;
+        *self.index.entry(id).or_insert_with(|| {
+            self.modules.push(id);
+            self.bits.extend(std::iter::repeat_n(0, words));
+            self.modules.len() - 1
+        })
+    }
+
+    fn seed(&mut self, id: FileId, bit: usize) {
+        let slot = self.slot(id);
+        self.bits[slot * self.words + bit / 64] |= 1 << (bit % 64);
+    }
+
+    fn has(&self, id: FileId, bit: usize) -> bool {
+        self.index
+            .get(&id)
+            .is_some_and(|slot| self.bits[slot * self.words + bit / 64] & (1 << (bit % 64)) != 0)
+    }
+
+    /// ORs the bits of `from` into `to`; whether `to` gained any.
+    fn merge(&mut self, from: usize, to: usize) -> bool {
+        let mut gained = false;
+        for w in 0..self.words {
+            let bits = self.bits[from * self.words + w];
+            let old = self.bits[to * self.words + w];
+            if old | bits != old {
+                self.bits[to * self.words + w] = old | bits;
+                gained = true;
+            }
+        }
+        gained
+    }
+
+    /// From the seeded sites: for every module, the sides that a module evaluating it also
+    /// evaluates. Up first (a module gets the sides of what it evaluates: it is an ancestor of
+    /// them), then down (a module gets the sides of its ancestors: a program that loads an
+    /// ancestor loads both).
+    fn loaded_with(mut self, ctx: &RuleContext) -> Self {
+        let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
+        let mut queued: Vec<bool> = vec![true; self.modules.len()];
+        while let Some(slot) = queue.pop_front() {
+            queued[slot] = false;
+            let id = self.modules[slot];
+            for &importer in ctx.runtime_importers(id) {
+                let to = self.slot(importer);
+                if to >= queued.len() {
+                    queued.push(false);
+                }
+                if self.merge(slot, to) && !queued[to] {
+                    queued[to] = true;
+                    queue.push_back(to);
+                }
+            }
+        }
+        // Every module with bits now is an ancestor of a site; only they can pass sides down.
+        let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
+        let mut queued: Vec<bool> = vec![true; self.modules.len()];
+        while let Some(slot) = queue.pop_front() {
+            queued[slot] = false;
+            let id = self.modules[slot];
+            for (edge, _) in ctx.runtime_edges(id) {
+                let Some(to) = edge
+                    .target
+                    .module()
+                    .and_then(|t| self.index.get(&t).copied())
+                else {
+                    continue;
+                };
+                if self.merge(slot, to) && !queued[to] {
+                    queued[to] = true;
+                    queue.push_back(to);
+                }
+            }
+        }
+        self
+    }
+}
+
 /// Which importers Node evaluates when it runs the workspace, remembered across the walks of one
 /// run: a walk that finds no workspace module proves the same for every module it visited.
 #[derive(Default)]
@@ -334,12 +431,8 @@ impl Reached {
                 found = true;
                 break;
             }
-            for &importer in ctx.importers(current) {
-                if self.known.get(&importer) != Some(&false)
-                    && !seen.contains(&importer)
-                    && ctx.evaluates(importer, current)
-                {
-                    seen.insert(importer);
+            for &importer in ctx.runtime_importers(current) {
+                if self.known.get(&importer) != Some(&false) && seen.insert(importer) {
                     stack.push(importer);
                 }
             }
