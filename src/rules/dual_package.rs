@@ -9,7 +9,7 @@
 use std::hash::Hash;
 use std::path::PathBuf;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Severity};
@@ -420,28 +420,41 @@ impl Reached {
         if let Some(known) = self.known.get(&id) {
             return *known;
         }
-        let mut seen: FxHashSet<FileId> = FxHashSet::default();
-        seen.insert(id);
+        // Each module seen, with the module it was reached from: a found path is remembered
+        // whole, so later walks stop where it passed.
+        let mut from: FxHashMap<FileId, FileId> = FxHashMap::default();
+        from.insert(id, id);
         let mut stack = vec![id];
-        let mut found = false;
+        let mut found = None;
         while let Some(current) = stack.pop() {
             if self.known.get(&current) == Some(&true)
                 || ctx.module(current).is_some_and(|m| m.is_workspace())
             {
-                found = true;
+                found = Some(current);
                 break;
             }
             for &importer in ctx.runtime_importers(current) {
-                if self.known.get(&importer) != Some(&false) && seen.insert(importer) {
+                if self.known.get(&importer) != Some(&false) && !from.contains_key(&importer) {
+                    from.insert(importer, current);
                     stack.push(importer);
                 }
             }
         }
-        if found {
-            self.known.insert(id, true);
-        } else {
-            self.known.extend(seen.into_iter().map(|m| (m, false)));
+        match found {
+            Some(mut on_path) => {
+                while let Some(&next) = from.get(&on_path) {
+                    self.known.insert(on_path, true);
+                    if next == on_path {
+                        break;
+                    }
+                    on_path = next;
+                }
+                true
+            }
+            None => {
+                self.known.extend(from.into_keys().map(|m| (m, false)));
+                false
+            }
         }
-        found
     }
 }
