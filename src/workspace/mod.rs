@@ -40,12 +40,17 @@ pub struct WorkspaceOptions {
     /// Read, parse and resolve declaration files (`.d.ts`). No rule depends on them (they never
     /// run), but navigation and `graph` show their type-level edges.
     pub declaration_files: bool,
+    /// Index the specifiers while loading (see `SpecifierIndex`). Without it the first
+    /// [`Workspace::apply`] builds the index: for a graph that is built once and never
+    /// changed (`check`).
+    pub specifier_index: bool,
 }
 
 impl Default for WorkspaceOptions {
     fn default() -> Self {
         Self {
             declaration_files: true,
+            specifier_index: true,
         }
     }
 }
@@ -81,7 +86,8 @@ pub struct Workspace {
     caches: LoaderCaches,
     overlays: Overlays,
     graph: ModuleGraph,
-    index: SpecifierIndex,
+    /// `None` until needed when `WorkspaceOptions::specifier_index` is off.
+    index: Option<SpecifierIndex>,
     /// Package manifests by package folder (path bytes as key).
     packages: dashmap::DashMap<Box<[u8]>, Option<PackageInfo>, rustc_hash::FxBuildHasher>,
     stats: LoadStats,
@@ -296,8 +302,9 @@ impl Workspace {
                     }
                 });
                 let edges = self.edges_for(&loaded.resolved, &mut next, &mut pending);
-                self.index
-                    .update(id, &loaded.path, None, Some(&loaded.facts));
+                if let Some(index) = &mut self.index {
+                    index.update(id, &loaded.path, None, Some(&loaded.facts));
+                }
                 let module = Module {
                     origin,
                     format: loaded.format,
@@ -450,6 +457,13 @@ impl Workspace {
     /// Follows one change. Re-reads only the changed file and re-resolves only the specifiers
     /// that can resolve differently afterwards.
     pub fn apply(&mut self, change: FileChange) -> ApplyResult {
+        if self.index.is_none() {
+            let mut index = SpecifierIndex::default();
+            for (id, module) in self.graph.modules() {
+                index.update(id, self.graph.path(id), None, Some(&module.facts));
+            }
+            self.index = Some(index);
+        }
         self.structure_changed = false;
         self.previous.clear();
         self.applying = true;
@@ -559,7 +573,9 @@ impl Workspace {
                     self.caches.notes.remove(&path);
                     let old_facts = self.graph.module(id).map(|m| m.facts.clone());
                     let facts_before = old_facts.as_deref();
-                    self.index.update(id, &path, facts_before, None);
+                    if let Some(index) = &mut self.index {
+                        index.update(id, &path, facts_before, None);
+                    }
                     self.insert_batch(vec![loaded], &mut result.changed);
                 }
             }
@@ -600,8 +616,8 @@ impl Workspace {
                     let p = self.graph.path(*id).to_path_buf();
                     affected.extend(self.affected_by_layout(&p));
                     self.structure_changed = true;
-                    if let Some(old) = self.take_module(*id) {
-                        self.index.update(*id, &p, Some(&old.facts), None);
+                    if let (Some(old), Some(index)) = (self.take_module(*id), &mut self.index) {
+                        index.update(*id, &p, Some(&old.facts), None);
                     }
                     self.caches.notes.remove(&p);
                     result.changed.insert(*id);
@@ -654,7 +670,9 @@ impl Workspace {
     fn affected_by_layout(&self, path: &Path) -> FxHashSet<FileId> {
         let mut affected: FxHashSet<FileId> = self
             .index
-            .candidates(path)
+            .as_ref()
+            .map(|index| index.candidates(path))
+            .unwrap_or_default()
             .into_iter()
             .filter(|id| {
                 let Some(module) = self.graph.module(*id) else {
@@ -743,7 +761,7 @@ impl Workspace {
             caches: LoaderCaches::new(options.declaration_files),
             overlays,
             graph: ModuleGraph::default(),
-            index: SpecifierIndex::default(),
+            index: options.specifier_index.then(SpecifierIndex::default),
             packages: Default::default(),
             stats: LoadStats::default(),
             options,
