@@ -160,6 +160,7 @@ fn main() {
     // The check also parses the dependency modules the workspace reaches.
     let options = modgraph::workspace::WorkspaceOptions {
         declaration_files: false,
+        ..Default::default()
     };
     let workspace =
         modgraph::workspace::Workspace::open_with(std::slice::from_ref(&folder), options)

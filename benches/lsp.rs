@@ -125,6 +125,7 @@ fn main() {
     // specifier to edit.
     let options = modgraph::workspace::WorkspaceOptions {
         declaration_files: false,
+        ..Default::default()
     };
     let workspace =
         modgraph::workspace::Workspace::open_with(std::slice::from_ref(&folder), options)

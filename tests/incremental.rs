@@ -85,13 +85,19 @@ proptest! {
     fn incremental_graph_equals_fresh_build(
         initial in prop::collection::vec((0..FILES.len(), prop::collection::vec(0..LINES.len(), 0..6)), 1..6),
         ops in prop::collection::vec(op(), 1..10),
+        specifier_index in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().expect("temp dir");
         let root: PathBuf = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
         for (f, lines) in &initial {
             write(&root, FILES[*f], &content(FILES[*f], lines));
         }
-        let mut ws = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
+        // Without the index while loading, the first change builds it.
+        let options = modgraph::workspace::WorkspaceOptions {
+            specifier_index,
+            ..Default::default()
+        };
+        let mut ws = Workspace::open_with(std::slice::from_ref(&root), options).expect("workspace opens");
         for op in &ops {
             match op {
                 Op::Write(f, lines) => {

@@ -127,6 +127,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 &roots,
                 WorkspaceOptions {
                     declaration_files: false,
+                    // One build, no changes.
+                    specifier_index: false,
                 },
             )
             .context("cannot open the workspace")?;

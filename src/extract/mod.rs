@@ -18,6 +18,20 @@ use rustc_hash::FxHashMap;
 /// unparsable text (syntax errors, Flow, parser panics, unknown extensions) gives
 /// [`ModuleFacts::unparsed`].
 pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFacts {
+    extract_with(path, text, allocator, Walk::Anchored)
+}
+
+/// How much of the AST the walk for `require` and `import()` visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Only the blocks whose text holds `require` or an `import()` (the same sites).
+    Anchored,
+    /// Every node (kept to test that the anchored walk finds the same).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Whole,
+}
+
+fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) -> ModuleFacts {
     allocator.reset();
     let Ok(source_type) = SourceType::from_path(path) else {
         return ModuleFacts::unparsed();
@@ -155,8 +169,16 @@ pub fn extract(path: &Path, text: &str, allocator: &mut Allocator) -> ModuleFact
     }
 
     let mut found = visitor::SiteCollector::default();
-    let needs_walk = !record.dynamic_imports.is_empty() || mentions(text, "require");
+    let requires: Vec<usize> = memchr::memmem::find_iter(text.as_bytes(), b"require").collect();
+    let needs_walk = !record.dynamic_imports.is_empty() || !requires.is_empty();
     if needs_walk {
+        if walk == Walk::Anchored {
+            let mut anchors = require_words(text, &requires);
+            anchors.extend(require_escapes(text));
+            anchors.extend(record.dynamic_imports.iter().map(|d| d.span.start));
+            anchors.sort_unstable();
+            found.anchors = Some(anchors);
+        }
         oxc_ast_visit::Visit::visit_program(&mut found, &ret.program);
         imports.append(&mut found.sites);
     }
@@ -199,6 +221,40 @@ fn mentions_cjs_exports(text: &str) -> bool {
     let bytes = text.as_bytes();
     memchr::memmem::find_iter(bytes, b"exports")
         .any(|i| matches!(bytes.get(i + 7), Some(b'.' | b'[')) || bytes[..i].ends_with(b"module."))
+}
+
+/// The offsets in `requires` (of `require` in `text`) where it is not part of a longer ASCII
+/// name (`__webpack_require__` is not Node's `require`, and bundles write it in every function).
+fn require_words(text: &str, requires: &[usize]) -> Vec<u32> {
+    let bytes = text.as_bytes();
+    let name_byte =
+        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$'));
+    requires
+        .iter()
+        .filter(|&&i| {
+            !name_byte(i.checked_sub(1).and_then(|j| bytes.get(j))) && !name_byte(bytes.get(i + 7))
+        })
+        .map(|&i| i as u32)
+        .collect()
+}
+
+/// Offsets of `\u` escapes that may spell a letter of `require` (`\u0072equire` names
+/// `require` too). Unreadable escapes count as such letters.
+fn require_escapes(text: &str) -> impl Iterator<Item = u32> {
+    let bytes = text.as_bytes();
+    memchr::memmem::find_iter(bytes, b"\\u")
+        .filter(|&i| {
+            let rest = &text[i + 2..];
+            let digits = match rest.strip_prefix('{') {
+                Some(braced) => braced.split('}').next().unwrap_or_default(),
+                None => rest.get(..4).unwrap_or_default(),
+            };
+            u32::from_str_radix(digits, 16)
+                .ok()
+                .and_then(char::from_u32)
+                .is_none_or(|c| "requi".contains(c))
+        })
+        .map(|i| i as u32)
 }
 
 /// `needle` occurs in `text` (SIMD search; `str::contains` is slower on large files).

@@ -204,3 +204,56 @@ fn require_bound_by_a_bundle_wrapper_is_not_nodes() {
     let specs: Vec<&str> = f.imports.iter().map(|s| s.specifier.as_str()).collect();
     assert_eq!(specs, ["./real"]);
 }
+
+#[test]
+fn anchored_walk_finds_what_the_whole_walk_finds() {
+    let cases = [
+        (
+            "a.js",
+            "function f() { if (x) { g(); } }\nclass C { m() { return require('./m'); } }\nfunction h() { try { require('opt') } catch { } }\n",
+        ),
+        (
+            "b.ts",
+            "@dec(require('./d')) export class A { @p(require('./p')) x = 1; }\nfunction z() { return 1 }\n",
+        ),
+        (
+            "c.js",
+            "const k = () => { return import('./k.mjs').catch(() => {}); };\nfunction n() { const o = { a() { for (const k in require.cache) delete require.cache[k]; } }; }\n",
+        ),
+        (
+            "d.js",
+            "function w(require) { require('./shadowed'); }\nfunction v() { \\u0072equire('./escaped'); }\nfunction u() { requ\\u{69}re('./braced'); }\nconst s = \"\\u00e9\";\nrequire('./plain');\n",
+        ),
+        (
+            "f.js",
+            "(function(modules) { function __webpack_require__(id) { return modules[id]; } })([function(m, e, __webpack_require__) { __webpack_require__(1); }, function() { const x = $require; return require('./inner'); }]);\n",
+        ),
+        (
+            "e.js",
+            "// require is mentioned here only\nfunction a() { b(() => { c(); }); }\nclass D { static { e(); } }\n",
+        ),
+    ];
+    for (name, text) in cases {
+        let anchored = extract(Path::new(name), text, &mut Allocator::default());
+        let whole = extract_with(
+            Path::new(name),
+            text,
+            &mut Allocator::default(),
+            Walk::Whole,
+        );
+        assert!(anchored.parsed(), "{name} parses");
+        assert!(
+            name == "e.js" || !whole.imports.is_empty(),
+            "{name} has sites"
+        );
+        assert_eq!(anchored, whole, "{name}");
+        if name == "d.js" {
+            let specs: Vec<&str> = anchored
+                .imports
+                .iter()
+                .map(|s| s.specifier.as_str())
+                .collect();
+            assert_eq!(specs, ["./escaped", "./braced", "./plain"]);
+        }
+    }
+}

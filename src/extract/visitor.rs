@@ -2,8 +2,9 @@
 //! `import x = require()` and `delete require.cache[…]`.
 
 use oxc_ast::ast::{
-    Argument, BinaryExpression, CallExpression, Expression, ForInStatement, ForOfStatement,
-    ImportExpression, TSImportEqualsDeclaration, TSModuleReference, TryStatement, UnaryExpression,
+    Argument, BinaryExpression, BlockStatement, CallExpression, ClassBody, Expression,
+    ForInStatement, ForOfStatement, FunctionBody, ImportExpression, TSImportEqualsDeclaration,
+    TSModuleReference, TryStatement, UnaryExpression,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_span::GetSpan;
@@ -13,6 +14,11 @@ use super::{CacheDelete, CacheKey, ImportKind, ImportSite, Span, split_url_suffi
 
 #[derive(Default)]
 pub(super) struct SiteCollector {
+    /// Sorted start offsets of every `require` in the text and of every `import()`, or `None`
+    /// to walk everything. Each site the walk records lies in a node whose text holds one of
+    /// them, so a braced block (`{…}`: its whole text lies between the braces) that holds
+    /// none is skipped.
+    pub anchors: Option<Vec<u32>>,
     pub sites: Vec<ImportSite>,
     pub deletes: Vec<CacheDelete>,
     /// Some loop or `Object.keys` walks over `require.cache`.
@@ -108,6 +114,14 @@ fn path_key(relative: &str) -> CacheKey {
 }
 
 impl SiteCollector {
+    /// Whether the walk must enter a braced block spanning `span`.
+    fn enters(&self, span: oxc_span::Span) -> bool {
+        self.anchors.as_ref().is_none_or(|anchors| {
+            let first = anchors.partition_point(|&a| a < span.start);
+            anchors.get(first).is_some_and(|&a| a < span.end)
+        })
+    }
+
     fn push(&mut self, kind: ImportKind, specifier: &str, at: oxc_span::Span, type_only: bool) {
         let (specifier, url_suffix) = if kind.uses_import_conditions() {
             split_url_suffix(specifier)
@@ -184,6 +198,24 @@ fn binds_require(params: &oxc_ast::ast::FormalParameters) -> bool {
 }
 
 impl<'a> Visit<'a> for SiteCollector {
+    fn visit_function_body(&mut self, it: &FunctionBody<'a>) {
+        if self.enters(it.span) {
+            walk::walk_function_body(self, it);
+        }
+    }
+
+    fn visit_block_statement(&mut self, it: &BlockStatement<'a>) {
+        if self.enters(it.span) {
+            walk::walk_block_statement(self, it);
+        }
+    }
+
+    fn visit_class_body(&mut self, it: &ClassBody<'a>) {
+        if self.enters(it.span) {
+            walk::walk_class_body(self, it);
+        }
+    }
+
     fn visit_function(
         &mut self,
         it: &oxc_ast::ast::Function<'a>,

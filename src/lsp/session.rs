@@ -295,6 +295,7 @@ impl Session {
         self.watch_roots();
         let options = WorkspaceOptions {
             declaration_files: false,
+            ..Default::default()
         };
         let task = self.progress.begin("Indexing");
         let started = std::time::Instant::now();

@@ -161,7 +161,6 @@ pub fn check_incremental(
     changes: Option<Changes>,
 ) -> Vec<Diagnostic> {
     let changed = changes.as_ref().map(|c| c.modules);
-    let ctx = RuleContext::new(workspace);
     let graph = workspace.graph();
     let modules: Vec<FileId> = match changed.filter(|_| cache.complete) {
         Some(changed) => {
@@ -189,15 +188,9 @@ pub fn check_incremental(
             graph.workspace_modules().map(|(id, _)| id).collect()
         }
     };
-    for id in &modules {
-        let mut found = Vec::new();
-        for rule in RULES.iter().filter(|r| r.scope() == Scope::Module) {
-            run_rule(workspace, *rule, &mut found, |out| {
-                rule.check_module(&ctx, *id, out)
-            });
-        }
-        cache.per_module.insert(*id, found);
-    }
+    // Graph rules that must run again, each with its last scan and what changed in it since
+    // (the run replaces the scan, so it is handed over, not shared).
+    let mut pending = Vec::new();
     for rule in RULES.iter().filter(|r| r.scope() == Scope::Graph) {
         let code = rule.meta().code;
         if let (Some(changes), Some(run)) = (&changes, cache.graph.get(code))
@@ -206,8 +199,6 @@ pub fn check_incremental(
         {
             continue;
         }
-        let started = std::time::Instant::now();
-        // The last scan goes to the rule with what changed in it since; the run replaces it.
         let (memo, delta) = match (&changes, cache.graph.get_mut(code)) {
             (Some(changes), Some(run)) if cache.complete => {
                 match scan_delta(*rule, graph, changes) {
@@ -217,20 +208,55 @@ pub fn check_incremental(
             }
             _ => (None, Vec::new()),
         };
-        let mut found = Vec::new();
-        ctx.begin_graph_rule(memo, delta);
-        run_rule(workspace, *rule, &mut found, |out| {
-            rule.check_graph(&ctx, out)
-        });
-        let (reads, memo) = ctx.end_graph_rule();
-        tracing::debug!(
-            rule = code,
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            reads = reads.modules.len(),
-            "rule ran"
-        );
-        cache.graph.insert(code, GraphRun { found, reads, memo });
+        pending.push((*rule, memo, delta));
     }
+    // Module rules and graph rules read the graph only: they run side by side, each with a
+    // context of its own. Results go into the cache in the same order as one after the other.
+    let run_module_rules = || {
+        let ctx = RuleContext::new(workspace);
+        let module_rules: Vec<&dyn Rule> = RULES
+            .iter()
+            .copied()
+            .filter(|r| r.scope() == Scope::Module)
+            .collect();
+        modules
+            .iter()
+            .map(|id| {
+                let mut found = Vec::new();
+                for rule in &module_rules {
+                    run_rule(workspace, *rule, &mut found, |out| {
+                        rule.check_module(&ctx, *id, out)
+                    });
+                }
+                (*id, found)
+            })
+            .collect::<Vec<_>>()
+    };
+    let run_graph_rules = move || {
+        let ctx = RuleContext::new(workspace);
+        let mut runs = Vec::new();
+        for (rule, memo, delta) in pending {
+            let code = rule.meta().code;
+            let started = std::time::Instant::now();
+            let mut found = Vec::new();
+            ctx.begin_graph_rule(memo, delta);
+            run_rule(workspace, rule, &mut found, |out| {
+                rule.check_graph(&ctx, out)
+            });
+            let (reads, memo) = ctx.end_graph_rule();
+            tracing::debug!(
+                rule = code,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                reads = reads.modules.len(),
+                "rule ran"
+            );
+            runs.push((code, GraphRun { found, reads, memo }));
+        }
+        runs
+    };
+    let (per_module, graph_runs) = rayon::join(run_module_rules, run_graph_rules);
+    cache.per_module.extend(per_module);
+    cache.graph.extend(graph_runs);
     cache.complete = true;
     cache.all(workspace)
 }

@@ -22,6 +22,27 @@ thread_local! {
     static ALLOCATOR: RefCell<Allocator> = RefCell::new(Allocator::default());
 }
 
+/// A module read and parsed, its sites not resolved yet.
+pub struct ParsedModule {
+    pub path: PathBuf,
+    pub format: ModuleFormat,
+    pub certainty: FormatCertainty,
+    pub facts: ModuleFacts,
+}
+
+impl ParsedModule {
+    pub fn resolve(self, resolver: &ModuleResolver) -> LoadedModule {
+        let resolved = resolve_sites(&self.path, &self.facts, resolver);
+        LoadedModule {
+            path: self.path,
+            format: self.format,
+            certainty: self.certainty,
+            facts: self.facts,
+            resolved,
+        }
+    }
+}
+
 /// A module read, parsed and resolved, not yet in the graph.
 pub struct LoadedModule {
     pub path: PathBuf,
@@ -196,7 +217,8 @@ fn read_file(file: std::fs::File) -> Result<Text, Unread> {
             "skipped: over the {MAX_FILE_BYTES} byte limit"
         )));
     }
-    if bytes.contains(&0) {
+    // SIMD search: `contains` on bytes goes one word at a time.
+    if memchr::memchr(0, &bytes).is_some() {
         return Err(Unread::Note("skipped: binary content".into()));
     }
     String::from_utf8(bytes)
@@ -217,14 +239,13 @@ pub fn load_one(
     overlays: &Overlays,
 ) -> Option<LoadedModule> {
     let (facts, format, certainty) = parse_one(path, caches, overlays)?;
-    let resolved = resolve_sites(path, &facts, resolver);
-    Some(LoadedModule {
+    let parsed = ParsedModule {
         path: path.to_path_buf(),
         format,
         certainty,
         facts,
-        resolved,
-    })
+    };
+    Some(parsed.resolve(resolver))
 }
 
 /// Reads and parses one module; its sites are not resolved yet. `None` when the file is gone
@@ -264,57 +285,56 @@ pub struct LoadStats {
     pub walk: Duration,
     /// Reading and parsing (one parallel pass, so that texts are not all held at once).
     pub read_parse: Duration,
+    /// Resolving, while the modules resolved just before are put in the graph.
     pub resolve: Duration,
-    /// Interning and edge building (sequential).
+    /// Interning and edge building (sequential) while nothing is resolved.
     pub graph: Duration,
     pub parsed_files: usize,
 }
 
-/// Loads a batch in parallel: a read+parse pass, then a resolve pass. Counts files into
-/// `progress`; once it is cancelled, the files not loaded yet are left out of the result.
-pub fn load_all(
+/// Reads and parses a batch in parallel. Counts files into `progress`; once it is cancelled,
+/// the files not parsed yet are left out of the result.
+pub fn parse_all(
     paths: &[PathBuf],
-    resolver: &ModuleResolver,
     caches: &LoaderCaches,
     overlays: &Overlays,
     stats: &mut LoadStats,
     progress: &LoadProgress,
-) -> Vec<LoadedModule> {
+) -> Vec<ParsedModule> {
     let started = Instant::now();
     progress.add_total(paths.len());
     progress.listed();
-    let parsed: Vec<Option<(ModuleFacts, ModuleFormat, FormatCertainty)>> = paths
+    let parsed = paths
         .par_iter()
-        .map(|p| {
+        .filter_map(|path| {
             if progress.skip() {
                 return None;
             }
-            let parsed = parse_one(p, caches, overlays);
+            let parsed = parse_one(path, caches, overlays);
             progress.file_done();
-            parsed
-        })
-        .collect();
-    let parse_done = Instant::now();
-    let loaded = paths
-        .par_iter()
-        .zip(parsed)
-        .filter_map(|(path, parsed)| {
             let (facts, format, certainty) = parsed?;
-            if progress.skip() {
-                return None;
-            }
-            let resolved = resolve_sites(path, &facts, resolver);
-            Some(LoadedModule {
+            Some(ParsedModule {
                 path: path.clone(),
                 format,
                 certainty,
                 facts,
-                resolved,
             })
         })
         .collect();
-    stats.read_parse += parse_done - started;
-    stats.resolve += parse_done.elapsed();
+    stats.read_parse += started.elapsed();
     stats.parsed_files += paths.len();
-    loaded
+    parsed
+}
+
+/// Resolves the sites of parsed modules in parallel; once `progress` is cancelled, the modules
+/// not resolved yet are left out of the result.
+pub fn resolve_all(
+    parsed: Vec<ParsedModule>,
+    resolver: &ModuleResolver,
+    progress: &LoadProgress,
+) -> Vec<LoadedModule> {
+    parsed
+        .into_par_iter()
+        .filter_map(|module| (!progress.skip()).then(|| module.resolve(resolver)))
+        .collect()
 }

@@ -18,7 +18,7 @@ use crate::resolve::{ModuleResolver, PackageInfo, PackageRoot, Resolved, package
 use discover::WorkspaceFilter;
 use index::SpecifierIndex;
 pub use loader::LoadStats;
-use loader::{LoadedModule, LoaderCaches, Overlays};
+use loader::{LoadedModule, LoaderCaches, Overlays, ParsedModule};
 pub use progress::LoadProgress;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +40,17 @@ pub struct WorkspaceOptions {
     /// Read, parse and resolve declaration files (`.d.ts`). No rule depends on them (they never
     /// run), but navigation and `graph` show their type-level edges.
     pub declaration_files: bool,
+    /// Index the specifiers while loading (see `SpecifierIndex`). Without it the first
+    /// [`Workspace::apply`] builds the index: for a graph that is built once and never
+    /// changed (`check`).
+    pub specifier_index: bool,
 }
 
 impl Default for WorkspaceOptions {
     fn default() -> Self {
         Self {
             declaration_files: true,
+            specifier_index: true,
         }
     }
 }
@@ -100,7 +105,8 @@ pub struct Workspace {
     caches: LoaderCaches,
     overlays: Overlays,
     graph: ModuleGraph,
-    index: SpecifierIndex,
+    /// `None` until needed when `WorkspaceOptions::specifier_index` is off.
+    index: Option<SpecifierIndex>,
     /// Package manifests by package folder (path bytes as key).
     packages: dashmap::DashMap<Box<[u8]>, Option<PackageInfo>, rustc_hash::FxBuildHasher>,
     stats: LoadStats,
@@ -287,111 +293,109 @@ impl Workspace {
         }
     }
 
-    /// Interns every loaded module, then loads the modules their edges reach, until none is new.
-    /// `origin` is known for the first batch when its files come from the walk.
-    fn insert_batch(&mut self, batch: Vec<LoadedModule>, changed: &mut FxHashSet<FileId>) {
-        self.insert_batch_with_origin(batch, None, changed);
+    /// The graph side of the workspace, borrowed apart from the resolver.
+    fn inserter(&mut self) -> Inserter<'_> {
+        Inserter {
+            graph: &mut self.graph,
+            index: self.index.as_mut(),
+            filter: &self.filter,
+            structure_changed: &mut self.structure_changed,
+            previous: &mut self.previous,
+            applying: self.applying,
+        }
     }
 
-    fn insert_batch_with_origin(
+    /// Puts resolved modules in the graph, then loads the modules their edges reach, until
+    /// none is new.
+    fn insert_batch(&mut self, batch: Vec<LoadedModule>, changed: &mut FxHashSet<FileId>) {
+        let started = std::time::Instant::now();
+        let mut next = Vec::new();
+        let mut inserter = self.inserter();
+        // Members of this batch are being loaded already.
+        let mut pending: FxHashSet<FileId> = batch
+            .iter()
+            .map(|l| inserter.graph.intern(&l.path))
+            .collect();
+        for loaded in batch {
+            inserter.insert(loaded, None, &mut next, &mut pending, changed);
+        }
+        self.stats.graph += started.elapsed();
+        self.load(next, None, changed);
+    }
+
+    /// Loads `paths` and the modules their edges reach, until none is new. `origin` is known
+    /// for the first batch when its files come from the walk.
+    fn load(
         &mut self,
-        mut batch: Vec<LoadedModule>,
+        mut paths: Vec<PathBuf>,
         mut origin: Option<Origin>,
         changed: &mut FxHashSet<FileId>,
     ) {
-        while !batch.is_empty() {
-            let started = std::time::Instant::now();
-            let mut next: Vec<PathBuf> = Vec::new();
-            // Members of this batch are being loaded already.
-            let mut pending: FxHashSet<FileId> =
-                batch.iter().map(|l| self.graph.intern(&l.path)).collect();
-            for loaded in batch {
-                let id = self.graph.intern(&loaded.path);
-                let origin = origin.unwrap_or_else(|| {
-                    if self.filter.is_workspace_file(&loaded.path) {
-                        Origin::Workspace
-                    } else {
-                        Origin::Dependency
-                    }
-                });
-                let edges = self.edges_for(&loaded.resolved, &mut next, &mut pending);
-                self.index
-                    .update(id, &loaded.path, None, Some(&loaded.facts));
-                let module = Module {
-                    origin,
-                    format: loaded.format,
-                    certainty: loaded.certainty,
-                    facts: Arc::new(loaded.facts),
-                    edges,
-                };
-                let same_structure = self.graph.module(id).is_some_and(|old| {
-                    old.format == module.format
-                        && old.origin == module.origin
-                        && structure(old) == structure(&module)
-                });
-                self.structure_changed |= !same_structure;
-                self.put_module(id, module);
-                changed.insert(id);
-            }
-            origin = None;
-            self.stats.graph += started.elapsed();
-            batch = loader::load_all(
-                &next,
-                &self.resolver,
+        while !paths.is_empty() {
+            let parsed = loader::parse_all(
+                &paths,
                 &self.caches,
                 &self.overlays,
                 &mut self.stats,
                 &self.progress,
             );
+            paths = self.resolve_and_insert(parsed, origin, changed);
+            origin = None;
         }
     }
 
-    /// Interns resolved targets; queues files that are neither loaded nor pending.
-    fn edges_for(
+    /// Resolves parsed modules and puts them in the graph, in order: each chunk is inserted
+    /// while the next one resolves. Returns the files their edges reach that are not loaded.
+    fn resolve_and_insert(
         &mut self,
-        resolved: &[Resolved],
-        next: &mut Vec<PathBuf>,
-        pending: &mut FxHashSet<FileId>,
-    ) -> Vec<Edge> {
-        resolved
-            .iter()
-            .enumerate()
-            .map(|(site, r)| Edge {
-                site: site as u32,
-                target: self.target_for(r, next, pending),
-            })
-            .collect()
-    }
-
-    /// The edge target of one resolution (see [`Workspace::edges_for`]).
-    fn target_for(
-        &mut self,
-        resolved: &Resolved,
-        next: &mut Vec<PathBuf>,
-        pending: &mut FxHashSet<FileId>,
-    ) -> Target {
-        let mut target_id = |graph: &mut ModuleGraph, path: &Path, load: bool| {
-            let id = graph.intern(path);
-            if load && !graph.is_loaded(id) && pending.insert(id) {
-                next.push(path.to_path_buf());
-            }
-            id
+        parsed: Vec<ParsedModule>,
+        origin: Option<Origin>,
+        changed: &mut FxHashSet<FileId>,
+    ) -> Vec<PathBuf> {
+        /// Small enough that the last chunk's insertion, which nothing overlaps, is short.
+        const CHUNK: usize = 512;
+        let started = std::time::Instant::now();
+        let (resolver, progress) = (&self.resolver, &self.progress);
+        let mut inserter = Inserter {
+            graph: &mut self.graph,
+            index: self.index.as_mut(),
+            filter: &self.filter,
+            structure_changed: &mut self.structure_changed,
+            previous: &mut self.previous,
+            applying: self.applying,
         };
-        match resolved {
-            Resolved::File(path) => Target::Module(target_id(&mut self.graph, path, true)),
-            Resolved::Builtin => Target::Builtin,
-            Resolved::NotFound => Target::NotFound,
-            Resolved::Unknown => Target::Unknown,
-            Resolved::CaseMismatch {
-                corrected,
-                path,
-                resolves_anyway,
-            } => Target::CaseMismatch {
-                corrected: corrected.clone(),
-                file: target_id(&mut self.graph, path, *resolves_anyway),
-                resolves_anyway: *resolves_anyway,
-            },
+        let mut next = Vec::new();
+        // Members of this batch are being loaded already.
+        let mut pending: FxHashSet<FileId> = parsed
+            .iter()
+            .map(|p| inserter.graph.intern(&p.path))
+            .collect();
+        let mut alone = started.elapsed();
+        let mut parsed = parsed.into_iter();
+        let mut resolved: Vec<LoadedModule> = Vec::new();
+        loop {
+            let chunk: Vec<ParsedModule> = parsed.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                let last = std::time::Instant::now();
+                for loaded in resolved {
+                    inserter.insert(loaded, origin, &mut next, &mut pending, changed);
+                }
+                alone += last.elapsed();
+                break;
+            }
+            let ready = std::mem::take(&mut resolved);
+            (resolved, ()) = rayon::join(
+                || loader::resolve_all(chunk, resolver, progress),
+                || {
+                    for loaded in ready {
+                        inserter.insert(loaded, origin, &mut next, &mut pending, changed);
+                    }
+                },
+            );
         }
+        self.stats.graph += alone;
+        self.stats.resolve += started.elapsed() - alone;
+        next
     }
 
     /// Re-resolves every site of the given loaded modules, keeping their facts.
@@ -482,7 +486,7 @@ impl Workspace {
                     .collect(),
             };
             for (site, r) in &resolved {
-                let target = self.target_for(r, &mut next, &mut pending);
+                let target = self.inserter().target_for(r, &mut next, &mut pending);
                 if let Some(edge) = edges.get_mut(*site as usize) {
                     edge.target = target;
                 }
@@ -500,15 +504,7 @@ impl Workspace {
                 changed.insert(id);
             }
         }
-        let batch = loader::load_all(
-            &next,
-            &self.resolver,
-            &self.caches,
-            &self.overlays,
-            &mut self.stats,
-            &self.progress,
-        );
-        self.insert_batch(batch, changed);
+        self.load(next, None, changed);
     }
 
     /// Whether a change of `path` re-resolves every specifier (`package.json`, `tsconfig.json`,
@@ -544,6 +540,13 @@ impl Workspace {
     /// Follows one change. Re-reads only the changed file and re-resolves only the specifiers
     /// that can resolve differently afterwards.
     pub fn apply(&mut self, change: FileChange) -> ApplyResult {
+        if self.index.is_none() {
+            let mut index = SpecifierIndex::default();
+            for (id, module) in self.graph.modules() {
+                index.update(id, self.graph.path(id), None, Some(&module.facts));
+            }
+            self.index = Some(index);
+        }
         self.structure_changed = false;
         self.previous.clear();
         self.applying = true;
@@ -556,13 +559,9 @@ impl Workspace {
         result
     }
 
-    /// The only way a loaded module is replaced: keeps the first previous value per change
-    /// (not while the workspace is first loaded: there is nothing before).
+    /// See [`Inserter::put_module`].
     fn put_module(&mut self, id: FileId, module: Module) {
-        let old = self.graph.set_module(id, module);
-        if self.applying {
-            self.previous.entry(id).or_insert(old);
-        }
+        self.inserter().put_module(id, module);
     }
 
     /// The only way a module is forgotten: keeps the first previous value per change.
@@ -653,7 +652,9 @@ impl Workspace {
                     self.caches.notes.remove(&path);
                     let old_facts = self.graph.module(id).map(|m| m.facts.clone());
                     let facts_before = old_facts.as_deref();
-                    self.index.update(id, &path, facts_before, None);
+                    if let Some(index) = &mut self.index {
+                        index.update(id, &path, facts_before, None);
+                    }
                     self.insert_batch(vec![loaded], &mut result.changed);
                 }
             }
@@ -686,8 +687,8 @@ impl Workspace {
                     let p = self.graph.path(*id).to_path_buf();
                     self.affected_by_layout(&p, &mut affected);
                     self.structure_changed = true;
-                    if let Some(old) = self.take_module(*id) {
-                        self.index.update(*id, &p, Some(&old.facts), None);
+                    if let (Some(old), Some(index)) = (self.take_module(*id), &mut self.index) {
+                        index.update(*id, &p, Some(&old.facts), None);
                     }
                     self.caches.notes.remove(&p);
                     result.changed.insert(*id);
@@ -763,7 +764,12 @@ impl Workspace {
                 .add(site);
         };
         let matcher = index::SiteMatcher::new(path);
-        for id in self.index.candidates(path) {
+        let candidates = self
+            .index
+            .as_ref()
+            .map(|index| index.candidates(path))
+            .unwrap_or_default();
+        for id in candidates {
             let Some(module) = self.graph.module(id) else {
                 continue;
             };
@@ -856,7 +862,7 @@ impl Workspace {
             caches: LoaderCaches::new(options.declaration_files),
             overlays,
             graph: ModuleGraph::default(),
-            index: SpecifierIndex::default(),
+            index: options.specifier_index.then(SpecifierIndex::default),
             packages: Default::default(),
             stats: LoadStats::default(),
             options,
@@ -875,18 +881,119 @@ impl Workspace {
             files.truncate(limit);
         }
         ws.stats.walk = started.elapsed();
-        let loaded = loader::load_all(
-            &files,
-            &ws.resolver,
-            &ws.caches,
-            &ws.overlays,
-            &mut ws.stats,
-            &ws.progress,
-        );
         let mut changed = FxHashSet::default();
-        ws.insert_batch_with_origin(loaded, Some(Origin::Workspace), &mut changed);
+        ws.load(files, Some(Origin::Workspace), &mut changed);
         ws.progress = Arc::default();
         ws
+    }
+}
+
+/// What putting a module in the graph changes, borrowed apart from the resolver so that
+/// modules go into the graph while others resolve.
+struct Inserter<'w> {
+    graph: &'w mut ModuleGraph,
+    index: Option<&'w mut SpecifierIndex>,
+    filter: &'w WorkspaceFilter,
+    structure_changed: &'w mut bool,
+    previous: &'w mut FxHashMap<FileId, Option<Module>>,
+    applying: bool,
+}
+
+impl Inserter<'_> {
+    /// Puts one resolved module in the graph; queues in `next` the files its edges reach that
+    /// are neither loaded nor pending.
+    fn insert(
+        &mut self,
+        loaded: LoadedModule,
+        origin: Option<Origin>,
+        next: &mut Vec<PathBuf>,
+        pending: &mut FxHashSet<FileId>,
+        changed: &mut FxHashSet<FileId>,
+    ) {
+        let id = self.graph.intern(&loaded.path);
+        let origin = origin.unwrap_or_else(|| {
+            if self.filter.is_workspace_file(&loaded.path) {
+                Origin::Workspace
+            } else {
+                Origin::Dependency
+            }
+        });
+        let edges = self.edges_for(&loaded.resolved, next, pending);
+        if let Some(index) = &mut self.index {
+            index.update(id, &loaded.path, None, Some(&loaded.facts));
+        }
+        let module = Module {
+            origin,
+            format: loaded.format,
+            certainty: loaded.certainty,
+            facts: Arc::new(loaded.facts),
+            edges,
+        };
+        let same_structure = self.graph.module(id).is_some_and(|old| {
+            old.format == module.format
+                && old.origin == module.origin
+                && structure(old) == structure(&module)
+        });
+        *self.structure_changed |= !same_structure;
+        self.put_module(id, module);
+        changed.insert(id);
+    }
+
+    /// The only way a loaded module is replaced: keeps the first previous value per change
+    /// (not while the workspace is first loaded: there is nothing before).
+    fn put_module(&mut self, id: FileId, module: Module) {
+        let old = self.graph.set_module(id, module);
+        if self.applying {
+            self.previous.entry(id).or_insert(old);
+        }
+    }
+
+    /// Interns resolved targets; queues files that are neither loaded nor pending.
+    fn edges_for(
+        &mut self,
+        resolved: &[Resolved],
+        next: &mut Vec<PathBuf>,
+        pending: &mut FxHashSet<FileId>,
+    ) -> Vec<Edge> {
+        resolved
+            .iter()
+            .enumerate()
+            .map(|(site, r)| Edge {
+                site: site as u32,
+                target: self.target_for(r, next, pending),
+            })
+            .collect()
+    }
+
+    /// The edge target of one resolution (see [`Inserter::edges_for`]).
+    fn target_for(
+        &mut self,
+        resolved: &Resolved,
+        next: &mut Vec<PathBuf>,
+        pending: &mut FxHashSet<FileId>,
+    ) -> Target {
+        let mut target_id = |graph: &mut ModuleGraph, path: &Path, load: bool| {
+            let id = graph.intern(path);
+            if load && !graph.is_loaded(id) && pending.insert(id) {
+                next.push(path.to_path_buf());
+            }
+            id
+        };
+        match resolved {
+            Resolved::File(path) => Target::Module(target_id(self.graph, path, true)),
+            Resolved::Builtin => Target::Builtin,
+            Resolved::NotFound => Target::NotFound,
+            Resolved::Unknown => Target::Unknown,
+            Resolved::CaseMismatch {
+                corrected,
+                path,
+                resolves_anyway,
+            } => Target::CaseMismatch {
+                corrected: corrected.clone(),
+                file: target_id(self.graph, path, *resolves_anyway),
+                resolves_anyway: *resolves_anyway,
+            },
+        }
     }
 }
 
