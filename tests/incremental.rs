@@ -219,3 +219,51 @@ fn a_folder_replaced_by_a_file_and_back_through_apply() {
         assert_fresh(&ws, &root, &format!("file → folder, {name}"));
     }
 }
+
+/// An edit that changes only what a graph rule scans (here a `delete require.cache[…]` with an
+/// unknowable key, which adds no import site) must still run that rule again.
+#[test]
+fn removing_an_unknowable_cache_delete_brings_the_partial_invalidation_back() {
+    use modgraph::rules::{Changes, RuleCache, check_incremental};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    write(
+        &root,
+        "a.cjs",
+        "const b = require('./b.cjs');\nmodule.exports = b;\n",
+    );
+    write(&root, "b.cjs", "module.exports = 1;\n");
+    let reload = "function reload(key) {\n  delete require.cache[require.resolve('./a.cjs')];\n  delete require.cache[key];\n  return require('./a.cjs');\n}\nmodule.exports = reload;\n";
+    write(&root, "reloader.cjs", reload);
+    let mut ws = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
+    let mut cache = RuleCache::default();
+    let codes = |found: &[modgraph::diagnostic::Diagnostic]| {
+        found
+            .iter()
+            .filter(|d| d.code == "stale-import/partial-invalidation")
+            .count()
+    };
+    let found = check_incremental(&ws, &mut cache, None);
+    assert_eq!(codes(&found), 0, "an unknowable key makes the rule silent");
+
+    let path = root.join("reloader.cjs");
+    std::fs::write(&path, reload.replace("  delete require.cache[key];\n", ""))
+        .expect("write reloader.cjs");
+    let result = ws.apply(FileChange::Changed(path));
+    let found = check_incremental(
+        &ws,
+        &mut cache,
+        Some(Changes {
+            modules: &result.changed,
+            structure: result.structure,
+            previous: &result.previous,
+            files_changed: false,
+        }),
+    );
+    assert_eq!(
+        codes(&found),
+        codes(&modgraph::rules::check(&ws)),
+        "incremental equals fresh"
+    );
+    assert_eq!(codes(&found), 1, "deleting a but not b is partial");
+}

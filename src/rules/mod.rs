@@ -263,11 +263,12 @@ pub fn check_incremental(
 
 /// Whether a graph rule's last results are still its results after `changes`.
 ///
-/// Without a structural change only positions moved, and only results that point into a
-/// changed module can be off. With one, a changed module matters when what the rule scans of it
-/// changed (see [`scan_unchanged`]: also a format change, appearing or disappearing with
-/// something to scan), when the rule read it, or when it imports a module the rule read
-/// (before or after: its edge joins or leaves an importer list the rule read).
+/// Results that point into a changed module can be off, and so can any result when what the
+/// rule scans of a changed module changed (see [`scan_unchanged`]: also a format change,
+/// appearing or disappearing with something to scan). Beyond that, without a structural change
+/// only positions moved. With one, a changed module matters when the rule read it, or when it
+/// imports a module the rule read (before or after: its edge joins or leaves an importer list
+/// the rule read).
 fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &Changes) -> bool {
     let points_into_changed = run.found.iter().any(|d| {
         changes.modules.contains(&d.location.file)
@@ -275,13 +276,15 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
                 .iter()
                 .any(|r| changes.modules.contains(&r.location.file))
     });
-    if points_into_changed {
+    // What a rule scans may change without the structure changing (a `delete
+    // require.cache[…]` with no import site in it).
+    if points_into_changed || !scan_unchanged(rule, graph, changes) {
         return false;
     }
     if !changes.structure {
         return true;
     }
-    if run.reads.everything || !scan_unchanged(rule, graph, changes) {
+    if run.reads.everything {
         return false;
     }
     let read = |id: FileId| run.reads.modules.contains(&id);

@@ -55,6 +55,7 @@ pub const LINES: &[&str] = &[
     "const pkg = require('pkg');",
     "import other from 'other';",
     "const other = require('other');",
+    "delete require.cache[key];",
 ];
 
 /// Cases per property test: `default`, or `MODGRAPH_PROPTEST_CASES` for longer runs by hand.
