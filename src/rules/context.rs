@@ -60,17 +60,11 @@ impl<'a> RuleContext<'a> {
         )
     }
 
-    /// The result of a rule's scan, kept from its last run while every changed module's
-    /// [`super::Rule::scan_digest`], format and origin stayed the same. `build` may use only
-    /// what the digest covers (and paths): nothing else makes it run again.
-    pub fn scan_memo<T: std::any::Any + Send + Sync>(&self, build: impl FnOnce() -> T) -> Arc<T> {
-        self.scan_memo_updated(build, |_, _| false)
-    }
-
-    /// [`Self::scan_memo`] for a scan that can follow changes: a kept result is patched with
-    /// `update(result, change)` for each module whose scanned part changed (the module as it is
-    /// now is [`Self::scan_module`]). `update` returns `false` when it cannot patch; the scan is
-    /// then built again.
+    /// The result of a rule's scan, kept from its last run and patched with
+    /// `update(result, change)` for each module whose [`super::Rule::scan_digest`], format or
+    /// origin changed since (the module as it is now is [`Self::scan_module`]). `update` returns
+    /// `false` when it cannot patch; the scan is then built again. `build` and `update` may use
+    /// only what the digest covers (and paths): nothing else makes them run again.
     pub fn scan_memo_updated<T: std::any::Any + Send + Sync>(
         &self,
         build: impl FnOnce() -> T,
@@ -263,28 +257,6 @@ impl<'a> RuleContext<'a> {
             reads.modules.extend(importers.iter().copied());
         }
         importers
-    }
-
-    /// `starts` and the modules reachable from them along runtime edges without leaving
-    /// `within`.
-    pub fn reachable_within(
-        &self,
-        starts: &[FileId],
-        within: &FxHashSet<FileId>,
-    ) -> FxHashSet<FileId> {
-        let mut seen: FxHashSet<FileId> = starts.iter().copied().collect();
-        let mut stack: Vec<FileId> = starts.to_vec();
-        while let Some(id) = stack.pop() {
-            for (edge, _) in self.runtime_edges(id) {
-                if let Some(target) = edge.target.module()
-                    && within.contains(&target)
-                    && seen.insert(target)
-                {
-                    stack.push(target);
-                }
-            }
-        }
-        seen
     }
 
     /// Every module that a program loading any of `files` also loads: the runtime dependencies
