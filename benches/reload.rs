@@ -4,6 +4,7 @@
 //!     cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] [--edits 20]
 //!         [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--reloads 1000]
 //!         [--heap-modules 1000] [--node PATH] [--poll-us 250] [--keep DIR] [--verbose]
+//!         [--breakdown]
 //!     cargo bench --bench reload -- --soak 1000 [--sizes 1000] [--formats esm,cjs] [--seed 1]
 //!
 //! Generates apps of N modules (ES modules or CommonJS: a layered DAG with fan-in, every module
@@ -19,6 +20,11 @@
 //!
 //! The edit is a plain write (open with truncate, write, close: how editors without "atomic
 //! save" write). The probe is polled over a fresh TCP connection every 0.25 ms (`--poll-us`).
+//!
+//! `--breakdown` runs `modgraph run` with its debug timings on and adds, per `modgraph run` row,
+//! the medians of where an edit's time went: write → watcher event, the run loop's steps (wait,
+//! hash, graph update, plan), the agent's reload, the request around it (socket and JSON), and
+//! the rest until the probe saw the new version.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -567,6 +573,76 @@ struct Env {
     node_version: String,
     tools: Option<PathBuf>,
     verbose: bool,
+    breakdown: bool,
+}
+
+/// The system's monotonic clock in microseconds: the one `modgraph run` logs its watcher's
+/// event time on.
+fn monotonic_us() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
+}
+
+/// `… reload timings (ms): wait 0.010, hash 0.031, …; agent 12.5; seen at 123 us` → the named
+/// figures in order, the agent's time and the watcher's event time.
+fn parse_timings(line: &str) -> Option<(Vec<(String, f64)>, f64, u64)> {
+    let (_, rest) = line.split_once("reload timings (ms): ")?;
+    let (laps, rest) = rest.split_once("; agent ")?;
+    let (agent, rest) = rest.split_once("; seen at ")?;
+    let seen = rest.trim().strip_suffix(" us")?.parse().ok()?;
+    let laps = laps
+        .split(", ")
+        .map(|lap| {
+            let (name, ms) = lap.rsplit_once(' ')?;
+            Some((name.to_owned(), ms.parse().ok()?))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((laps, agent.trim().parse().ok()?, seen))
+}
+
+/// Medians of where the edits' time went (see `--breakdown`), from the debug lines of `modgraph
+/// run` and the write time and total of each edit.
+fn breakdown(lines: &[String], edits: &[(u64, Duration)]) -> String {
+    let parsed: Vec<_> = lines.iter().filter_map(|l| parse_timings(l)).collect();
+    let mut columns: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut push = |name: &str, value: f64| match columns.iter_mut().find(|(n, _)| n == name) {
+        Some((_, values)) => values.push(value),
+        None => columns.push((name.to_owned(), vec![value])),
+    };
+    for &(written_us, total) in edits {
+        // The reload whose event came first after this write.
+        let Some((laps, agent, seen)) = parsed
+            .iter()
+            .filter(|(_, _, seen)| *seen >= written_us)
+            .min_by_key(|(_, _, seen)| *seen)
+        else {
+            continue;
+        };
+        let total = total.as_secs_f64() * 1000.0;
+        let to_event = (*seen - written_us) as f64 / 1000.0;
+        push("write→event", to_event);
+        let mut used = to_event;
+        for (name, ms) in laps {
+            if name == "request" {
+                push("agent", *agent);
+                push("request−agent", ms - agent);
+            } else {
+                push(name, *ms);
+            }
+            used += ms;
+        }
+        push("rest (probe)", total - used);
+    }
+    columns
+        .into_iter()
+        .map(|(name, values)| format!("{name} {:.2}", median_f64(values).unwrap_or(f64::NAN)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn tools_dir() -> PathBuf {
@@ -732,6 +808,9 @@ fn measure(
     let port = free_port();
     let mut command = command(env, tool, app, entry)?;
     command.env("BENCH_PORT", port.to_string());
+    if env.breakdown && tool == Tool::Modgraph {
+        command.env("MODGRAPH_LOG", "modgraph::cli::run=debug");
+    }
     let started = Instant::now();
     let mut running =
         Running::start(command, env.verbose).map_err(|e| format!("cannot start: {e}"))?;
@@ -755,16 +834,19 @@ fn measure(
     }));
     let first_err_line = running.err_lines().len();
     let mut times = Vec::new();
+    let mut written = Vec::new();
     // One warm-up edit, then the measured ones.
     for k in 0..=edits {
         let version = format!("v{}", k + 1);
         std::thread::sleep(settle_time(tool));
         let since = Instant::now();
+        let written_us = monotonic_us();
         write_leaf(app, &version);
         match wait_for_version(port, &version, since, EDIT_PATIENCE) {
             Some(took) => {
                 if k > 0 {
                     times.push(took);
+                    written.push((written_us, took));
                 }
             }
             None => {
@@ -802,6 +884,9 @@ fn measure(
             let mut note = format!("{count} modules re-run; agent {agent:.1} ms");
             if failed > 0 {
                 note.push_str(&format!("; {failed} failed reloads"));
+            }
+            if env.breakdown {
+                note.push_str(&format!("; median ms: {}", breakdown(new_lines, &written)));
             }
             note
         }
@@ -912,7 +997,7 @@ fn main() {
         println!(
             "usage: cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] \
              [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--edits N] [--reloads N] \
-             [--heap-modules N] [--soak N] [--node PATH] [--poll-us N] [--verbose]"
+             [--heap-modules N] [--soak N] [--node PATH] [--poll-us N] [--verbose] [--breakdown]"
         );
         return;
     }
@@ -961,6 +1046,7 @@ fn main() {
     let reloads = number("--reloads", 1000);
     let heap_modules = number("--heap-modules", 1000);
     let verbose = args.iter().any(|a| a == "--verbose");
+    let breakdown = args.iter().any(|a| a == "--breakdown");
     let node = flag("--node").unwrap_or_else(|| "node".to_owned());
     POLL_GAP_US.store(
         number("--poll-us", 250) as u64,
@@ -1000,6 +1086,7 @@ fn main() {
         node_version,
         tools: tools_path,
         verbose,
+        breakdown,
     };
     let keep = flag("--keep").map(PathBuf::from);
     let temp =

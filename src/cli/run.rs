@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -243,7 +243,7 @@ async fn supervise(
     debounce: Duration,
 ) -> Result<ExitCode> {
     // Watch before the program starts, so no save after its first output is missed.
-    let (events_tx, events_rx) = mpsc::unbounded_channel::<PathBuf>();
+    let (events_tx, events_rx) = mpsc::unbounded_channel::<Saved>();
     let _watcher = if watch {
         Some(watch_tree(&root, events_tx)?)
     } else {
@@ -339,15 +339,22 @@ fn is_ignored(path: &Path) -> bool {
     })
 }
 
+/// A saved file and when the watcher saw it (for the timings in the debug log).
+struct Saved {
+    path: PathBuf,
+    seen: Instant,
+}
+
 /// Watches every folder of the workspace that is not ignored (one watch per folder, so
 /// `node_modules` and ignored trees cost nothing), and folders that appear later.
 fn watch_tree(
     root: &Path,
-    events: mpsc::UnboundedSender<PathBuf>,
+    events: mpsc::UnboundedSender<Saved>,
 ) -> Result<notify::RecommendedWatcher> {
     let watcher_cell: Arc<Mutex<Option<notify::RecommendedWatcher>>> = Arc::new(Mutex::new(None));
     let cell = Arc::clone(&watcher_cell);
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let seen = Instant::now();
         let Ok(event) = event else {
             return;
         };
@@ -366,7 +373,7 @@ fn watch_tree(
                 }
                 continue;
             }
-            let _ = events.send(path);
+            let _ = events.send(Saved { path, seen });
         }
     })
     .context("cannot start the file watcher")?;
@@ -442,7 +449,7 @@ async fn reload_loop(
     endpoint: String,
     token: String,
     debounce: Duration,
-    mut events: mpsc::UnboundedReceiver<PathBuf>,
+    mut events: mpsc::UnboundedReceiver<Saved>,
 ) {
     // The static graph loads beside the process start.
     let workspace_root = root.clone();
@@ -463,39 +470,117 @@ async fn reload_loop(
     }
     loop {
         let mut pending: Vec<PathBuf> = Vec::new();
+        let mut first_seen = None;
         tokio::select! {
             notification = notifications.recv() => match notification {
                 Some(notification) => pending.extend(reloader.note(notification)),
                 None => return,
             },
             event = events.recv() => {
-                let Some(path) = event else { return };
-                pending.push(path);
+                let Some(saved) = event else { return };
+                first_seen = Some(saved.seen);
+                pending.push(saved.path);
                 // Take the whole burst that is already queued.
-                while let Ok(path) = events.try_recv() {
-                    pending.push(path);
+                while let Ok(saved) = events.try_recv() {
+                    pending.push(saved.path);
                 }
                 // One save reloads at once. A burst (several files queued at once, such as the
                 // rest of a checkout that arrived during the previous reload) waits until it
                 // has been quiet for `debounce`, then reloads once.
                 if pending.len() > 1 {
-                    while let Ok(Some(path)) = tokio::time::timeout(debounce, events.recv()).await {
-                        pending.push(path);
+                    while let Ok(Some(saved)) = tokio::time::timeout(debounce, events.recv()).await {
+                        pending.push(saved.path);
                     }
                 }
             }
         }
+        let mut timings = Timings::start(first_seen);
         while let Ok(notification) = notifications.try_recv() {
             pending.extend(reloader.note(notification));
         }
         let changed = reloader.changed_files(pending);
+        timings.lap("hash");
         if changed.is_empty() {
             continue;
         }
-        if !reloader.reload(&client, changed).await {
+        if !reloader.reload(&client, changed, &mut timings).await {
             return;
         }
     }
+}
+
+/// Where the time of one reload went, for `MODGRAPH_LOG=modgraph::cli::run=debug`: from the
+/// watcher's event (`wait`: until the loop took it), then each step.
+struct Timings {
+    last: Instant,
+    laps: Vec<(&'static str, Duration)>,
+    /// When the watcher saw the save, on the system's monotonic clock (microseconds), so a
+    /// benchmark can line it up with the time of its write.
+    seen_at_us: Option<u64>,
+}
+
+impl Timings {
+    fn start(seen: Option<Instant>) -> Self {
+        let now = Instant::now();
+        let mut laps = Vec::new();
+        let mut seen_at_us = None;
+        if let Some(seen) = seen {
+            let wait = now.saturating_duration_since(seen);
+            laps.push(("wait", wait));
+            seen_at_us = monotonic_us()
+                .map(|now_us| now_us.saturating_sub(u64::try_from(wait.as_micros()).unwrap_or(0)));
+        }
+        Self {
+            last: now,
+            laps,
+            seen_at_us,
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.laps.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn finish(&self, agent_ms: f64) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let laps: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(name, took)| format!("{name} {:.3}", took.as_secs_f64() * 1000.0))
+            .collect();
+        let seen = self
+            .seen_at_us
+            .map(|us| format!("; seen at {us} us"))
+            .unwrap_or_default();
+        tracing::debug!(
+            "reload timings (ms): {}; agent {agent_ms:.3}{seen}",
+            laps.join(", ")
+        );
+    }
+}
+
+#[cfg(unix)]
+fn monotonic_us() -> Option<u64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u64::try_from(now.tv_nsec).ok()?;
+    Some(secs * 1_000_000 + nanos / 1000)
+}
+
+#[cfg(not(unix))]
+fn monotonic_us() -> Option<u64> {
+    None
 }
 
 /// What `modgraph run` knows of the process: the static graph, what the process loaded, and
@@ -569,12 +654,18 @@ impl Reloader {
     }
 
     /// Sends one reload and prints its line. `false` when the process has gone.
-    async fn reload(&mut self, client: &AgentClient, changed: Vec<PathBuf>) -> bool {
+    async fn reload(
+        &mut self,
+        client: &AgentClient,
+        changed: Vec<PathBuf>,
+        timings: &mut Timings,
+    ) -> bool {
         if let Some(ws) = self.workspace.as_mut() {
             for path in &changed {
                 ws.apply(FileChange::Changed(path.clone()));
             }
         }
+        timings.lap("graph");
         let params = match &self.workspace {
             Some(ws) => runtime::plan::reload_params(ws.graph(), &changed),
             None => ReloadParams {
@@ -582,7 +673,13 @@ impl Reloader {
                 ..ReloadParams::default()
             },
         };
-        match client.reload(&params).await {
+        timings.lap("plan");
+        let answer = client.reload(&params).await;
+        timings.lap("request");
+        if let Ok(result) = &answer {
+            timings.finish(result.duration_ms);
+        }
+        match answer {
             Ok(mut result) => {
                 runtime::locate_syntax_error(&mut result, &changed);
                 eprintln!(
