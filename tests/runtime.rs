@@ -415,6 +415,83 @@ fn cjs_require_made_after_a_reload_is_followed() {
     }
 }
 
+/// Modules above an edited one run again on every reload, unchanged (from the second reload on,
+/// as the function compiled the time before): each run starts from fresh module state with its
+/// own `require` and `__filename`, an error thrown there points into it, and a module that
+/// imports dynamically keeps doing so.
+#[test]
+fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
+    for node in nodes() {
+        eprintln!("node {}", node_version(&node));
+        let mut files = cjs_app();
+        files.retain(|(name, _)| *name != "view.cjs");
+        files.push((
+            "view.cjs",
+            "const { fmt } = require('./dyn.cjs');
+\
+             let calls = 0;
+\
+             globalThis.viewRuns = (globalThis.viewRuns || 0) + 1;
+\
+             const runs = globalThis.viewRuns;
+\
+             if (fmt() === 'bad') throw new Error('view refuses bad');
+\
+             const own = require.resolve('./format.cjs') === require('node:path').join(__dirname, 'format.cjs');
+\
+             exports.render = () => `view(${fmt()},runs=${runs},calls=${++calls},${own})`;
+"
+                .into(),
+        ));
+        files.push((
+            "dyn.cjs",
+            "const { fmt } = require('./format.cjs');
+\
+             import('./extra.mjs').then((m) => console.log(`extra ${m.value} ${fmt()}`));
+\
+             exports.fmt = fmt;
+"
+                .into(),
+        ));
+        files.push(("extra.mjs", "export const value = 'e1';
+".into()));
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let mut app = App::start(&node, &files, "main.cjs");
+        app.expect_out("`extra e1 v1`", |l| l == "extra e1 v1");
+        let first = app.probe();
+        assert!(
+            first.starts_with("state: view(v1,runs=1,calls=1,true) count=1 pid="),
+            "{first}"
+        );
+        app.probe();
+        for (k, version) in ["v2", "v3"].iter().enumerate() {
+            app.write("format.cjs", &format!("exports.fmt = () => '{version}';\n"));
+            let line = app.expect_reloaded();
+            assert!(line.contains("view.cjs") && line.contains("dyn.cjs"), "{line}");
+            app.expect_out("`extra …`", |l| l == format!("extra e1 {version}"));
+            let state = app.probe();
+            let runs = k + 2;
+            assert!(
+                state.starts_with(&format!("state: view({version},runs={runs},calls=1,true)")),
+                "{state}"
+            );
+        }
+        // An error thrown by a module that did not change: located in it, the old code stays.
+        app.write("format.cjs", "exports.fmt = () => 'bad';\n");
+        let line = app.expect_failed();
+        assert!(
+            line.contains("view refuses bad") && line.contains("view.cjs:5:"),
+            "{line}"
+        );
+        let state = app.probe();
+        assert!(state.starts_with("state: view(v3,runs=3,calls=2,true)"), "{state}");
+        app.write("format.cjs", "exports.fmt = () => 'v5';\n");
+        app.expect_reloaded();
+        let state = app.probe();
+        assert!(state.starts_with("state: view(v5,runs=5,calls=1,true)"), "{state}");
+    }
+}
+
 /// An edge only the process knows (a computed `require`) outlives a failed reload of its
 /// importer, whose new version required something else before it threw.
 #[test]

@@ -87,9 +87,14 @@ function forgetEsmEdges(parent) {
 // CommonJS: record every compiled project file; `module.children` already holds its edges.
 const originalCompile = Module.prototype._compile;
 Module.prototype._compile = function compileWithRecord(content, filename, ...rest) {
+  let wrapper;
   try {
     if (isProjectFile(filename) && typeof content === 'string') {
-      recordModule(filename, 'cjs', core.hashText(content));
+      const kept = compiledCjs.get(filename);
+      const before = state.modules.get(filename);
+      const hash = kept && kept.content === content ? kept.hash : core.hashText(content);
+      if (state.transaction) wrapper = reusableWrapper(filename, content, hash, before, rest[0]);
+      recordModule(filename, 'cjs', hash);
       this.hot = createHot(filename, 'cjs', this);
       // A module is in its parent's `children` from its construction, also when it was made
       // with `new Module(id, parent)` rather than loaded through `Module._load`.
@@ -99,8 +104,68 @@ Module.prototype._compile = function compileWithRecord(content, filename, ...res
   } catch (error) {
     internalError('recording a CommonJS module', error);
   }
+  if (wrapper) {
+    // Node makes the module's `require` and runs it as always, through a stand-in whose only
+    // line calls the kept function.
+    pendingWrapper = wrapper;
+    try {
+      return originalCompile.call(this, CJS_STAND_IN, filename, ...rest);
+    } finally {
+      pendingWrapper = null;
+    }
+  }
   return originalCompile.call(this, content, filename, ...rest);
 };
+
+// A reload runs the modules above the edited one again, and their text has not changed: they
+// call the function V8 compiled for that same text the last time (its inner functions keep
+// their bytecode too) instead of compiling all of it again. Only during reloads, and only for
+// plain CommonJS text that Node compiled as it is: a text that could start a dynamic import
+// (`import`, `eval`, `Function`) or names a source map keeps Node's own compile, since the
+// function compiled here cannot import and Node keeps source maps per compile.
+const vm = require('node:vm');
+const CJS_PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
+const RUN_KEPT = Symbol.for('modgraph.runCompiled');
+const CJS_STAND_IN = `return globalThis[Symbol.for('modgraph.runCompiled')](this, arguments);`;
+/** file -> { content, hash, fn }: the function compiled for the text the file had */
+const compiledCjs = new Map();
+let pendingWrapper = null;
+Object.defineProperty(globalThis, RUN_KEPT, {
+  value: function runCompiled(thisValue, args) {
+    const fn = pendingWrapper;
+    pendingWrapper = null;
+    if (typeof fn !== 'function') throw new TypeError('modgraph: nothing to run');
+    return Reflect.apply(fn, thisValue, args);
+  },
+});
+const originalWrap = Module.wrap;
+const originalWrapper = Module.wrapper;
+const nodeOptions = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
+const policies = /--experimental-policy|--policy-integrity/.test(nodeOptions);
+
+function reusableWrapper(file, content, hash, before, format) {
+  // Node compiles through `Module.wrap` once it is replaced, checks policies per text, and
+  // turns other formats (TypeScript) into another text first.
+  if (policies || Module.wrap !== originalWrap || Module.wrapper !== originalWrapper) return undefined;
+  if (format !== undefined && format !== 'commonjs') return undefined;
+  const kept = compiledCjs.get(file);
+  if (kept && kept.content === content) return kept.fn;
+  compiledCjs.delete(file);
+  // Compiled here only when the process already ran this same text: a new text is compiled by
+  // Node, so that its errors read as Node's.
+  if (!before || before.format !== 'cjs' || before.hash !== hash) return undefined;
+  if (/\bimport\b|\beval\b|\bFunction\b|sourceMappingURL|sourceURL/.test(content)) return undefined;
+  let fn;
+  try {
+    // Should a dynamic import be reached anyway (an eval under another name), it goes to
+    // Node's loader as from a module Node compiled.
+    fn = vm.compileFunction(content, CJS_PARAMS, { filename: file, importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+  } catch {
+    return undefined;
+  }
+  compiledCjs.set(file, { content, hash, fn });
+  return fn;
+}
 
 // ES modules: hooks in this thread where Node has them (22.15+), off-thread otherwise (20.6+).
 const hookHost = {
