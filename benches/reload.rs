@@ -4,7 +4,7 @@
 //!     cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] [--edits 20]
 //!         [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--reloads 1000]
 //!         [--heap-modules 1000] [--node PATH] [--poll-us 250] [--keep DIR] [--verbose]
-//!         [--breakdown]
+//!         [--breakdown] [--binary PATH]
 //!     cargo bench --bench reload -- --soak 1000 [--sizes 1000] [--formats esm,cjs] [--seed 1]
 //!
 //! Generates apps of N modules (ES modules or CommonJS: a layered DAG with fan-in, every module
@@ -24,7 +24,8 @@
 //! `--breakdown` runs `modgraph run` with its debug timings on and adds, per `modgraph run` row,
 //! the medians of where an edit's time went: write → watcher event, the run loop's steps (wait,
 //! hash, graph update, plan), the agent's reload, the request around it (socket and JSON), and
-//! the rest until the probe saw the new version.
+//! the rest until the probe saw the new version. `--binary` runs another build of modgraph
+//! (default: this checkout's `target/release/modgraph`), to compare two builds in turns.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -997,7 +998,8 @@ fn main() {
         println!(
             "usage: cargo bench --bench reload -- [--sizes 100,1000,5000] [--formats esm,cjs] \
              [--tools modgraph,node-watch,nodemon,hot-hook,dynohot] [--edits N] [--reloads N] \
-             [--heap-modules N] [--soak N] [--node PATH] [--poll-us N] [--verbose] [--breakdown]"
+             [--heap-modules N] [--soak N] [--node PATH] [--poll-us N] [--verbose] [--breakdown] \
+             [--binary PATH]"
         );
         return;
     }
@@ -1053,7 +1055,9 @@ fn main() {
         std::sync::atomic::Ordering::Relaxed,
     );
 
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph");
+    let binary = flag("--binary")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph"));
     if !binary.exists() {
         die("build the release binary first: cargo build --release");
     }
