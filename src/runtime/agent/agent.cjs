@@ -98,8 +98,7 @@ Module.prototype._compile = function compileWithRecord(content, filename, ...res
       this.hot = createHot(filename, 'cjs', this);
       // A module is in its parent's `children` from its construction, also when it was made
       // with `new Module(id, parent)` rather than loaded through `Module._load`.
-      const parent = cachedFile(this.parent);
-      if (parent !== undefined) cjsRead(parent, this.parent);
+      cjsChanged(this.parent);
     }
   } catch (error) {
     internalError('recording a CommonJS module', error);
@@ -335,16 +334,24 @@ const cjsIndex = {
   parents: new Map(),
 };
 
+function cjsUnlink(parent, child) {
+  const parents = cjsIndex.parents.get(child);
+  if (!parents) return;
+  parents.delete(parent);
+  if (parents.size === 0) cjsIndex.parents.delete(child);
+}
+
+function cjsLink(parent, child) {
+  let parents = cjsIndex.parents.get(child);
+  if (!parents) cjsIndex.parents.set(child, (parents = new Set()));
+  parents.add(parent);
+}
+
 function cjsForget(parent) {
   const children = cjsIndex.children.get(parent);
   if (!children) return;
   cjsIndex.children.delete(parent);
-  for (const child of children) {
-    const parents = cjsIndex.parents.get(child);
-    if (!parents) continue;
-    parents.delete(parent);
-    if (parents.size === 0) cjsIndex.parents.delete(child);
-  }
+  for (const child of children) cjsUnlink(parent, child);
 }
 
 function cjsAdd(parent, list, from) {
@@ -354,10 +361,25 @@ function cjsAdd(parent, list, from) {
     if (!isProjectFile(child)) continue;
     if (!children) cjsIndex.children.set(parent, (children = new Set()));
     children.add(child);
-    let parents = cjsIndex.parents.get(child);
-    if (!parents) cjsIndex.parents.set(child, (parents = new Set()));
-    parents.add(parent);
+    cjsLink(parent, child);
   }
+}
+
+/** The project children of `parent` are now the files in `list`: only the differences change. */
+function cjsReplace(parent, list) {
+  const before = cjsIndex.children.get(parent);
+  let after;
+  for (let i = 0; list && i < list.length; i++) {
+    const child = list[i] && list[i].filename;
+    if (isProjectFile(child)) (after ??= new Set()).add(child);
+  }
+  if (before) for (const child of before) if (!after || !after.has(child)) cjsUnlink(parent, child);
+  if (!after) {
+    cjsIndex.children.delete(parent);
+    return;
+  }
+  for (const child of after) if (!before || !before.has(child)) cjsLink(parent, child);
+  cjsIndex.children.set(parent, after);
 }
 
 /** Reads the edges of `file` from `mod`, the module require.cache holds for it (or none). */
@@ -379,9 +401,32 @@ function cjsRead(file, mod) {
       return;
     }
   }
-  cjsForget(file);
-  if (list) cjsAdd(file, list, 0);
+  // A module evaluated again mostly requires what its old instance did.
+  cjsReplace(file, list);
   cjsIndex.seen.set(file, { module: mod, children: list, length: list ? list.length : 0 });
+}
+
+/**
+ * `mod` may have new children. Read at once, or during a reload once it ends: a module loaded
+ * then is read once with all its children, not once per `require`. Nothing reads the index
+ * while a reload runs.
+ */
+function cjsChanged(mod) {
+  if (state.transaction) {
+    if (mod && typeof mod === 'object') state.transaction.cjsChanged.add(mod);
+    return;
+  }
+  const file = cachedFile(mod);
+  if (file !== undefined) cjsRead(file, mod);
+}
+
+/** Reads the modules that changed during the reload that is ending. */
+function cjsReadChanged(transaction) {
+  for (const mod of transaction.cjsChanged) {
+    const file = cachedFile(mod);
+    if (file !== undefined) cjsRead(file, mod);
+  }
+  transaction.cjsChanged.clear();
 }
 
 /** The cached module of `mod`'s file, when `mod` is it. */
@@ -398,8 +443,7 @@ Module._load = function loadWithRecord(request, parent, isMain, ...rest) {
     return originalLoad.call(this, request, parent, isMain, ...rest);
   } finally {
     try {
-      const file = cachedFile(parent);
-      if (file !== undefined) cjsRead(file, parent);
+      cjsChanged(parent);
     } catch (error) {
       internalError('recording a CommonJS edge', error);
     }
@@ -547,7 +591,8 @@ async function reloadNow(params) {
     }
   }
   await syncVersions(members.map((file) => [file, generation]));
-  state.transaction = { generation, members: plan.members };
+  const transaction = { generation, members: plan.members, cjsChanged: new Set() };
+  state.transaction = transaction;
   for (const file of members) {
     const record = state.hot.get(file);
     if (record) record.pending = null;
@@ -595,10 +640,12 @@ async function reloadNow(params) {
       if (record) record.pending = null;
     }
     state.transaction = null;
+    cjsReadChanged(transaction);
     return failure(error, members, elapsed());
   }
   // Commit: the old versions let go of their resources, then the boundaries take the new ones.
   state.transaction = null;
+  cjsReadChanged(transaction);
   for (const file of members) {
     const record = state.hot.get(file);
     if (!record) continue;
@@ -685,6 +732,8 @@ function relinkCjsChildren(savedCjs) {
     for (const parent of cjsIndex.parents.get(file) || []) parents.add(parent);
   }
   for (const parent of parents) {
+    // The new instance of a member was evaluated after the old ones left the cache.
+    if (savedCjs.has(parent)) continue;
     const mod = Module._cache[parent];
     if (!mod || !Array.isArray(mod.children) || mod.children.length === 0) continue;
     let touched = false;
