@@ -193,21 +193,31 @@ function registerOffThread() {
   const { MessageChannel } = require('node:worker_threads');
   const channel = new MessageChannel();
   state.hooksPort = channel.port1;
-  channel.port1.on('message', (message) => {
-    try {
-      if (message.type === 'load') hookHost.onLoad(message.path, message.format, message.hash);
-      else if (message.type === 'edge') recordEsmEdge(message.parent, message.child);
-      else if (message.type === 'ack') settleAck(message.seq);
-    } catch (error) {
-      internalError('reading a message from the module hooks', error);
-    }
-  });
+  channel.port1.on('message', onHooksMessage);
   channel.port1.unref();
   Module.register(pathToFileURL(path.join(__dirname, 'hooks.mjs')).href, {
     data: { port: channel.port2 },
     transferList: [channel.port2],
   });
   esmHooks = 'register';
+}
+
+function onHooksMessage(message) {
+  try {
+    if (message.type === 'load') hookHost.onLoad(message.path, message.format, message.hash);
+    else if (message.type === 'edge') recordEsmEdge(message.parent, message.child);
+    else if (message.type === 'ack') settleAck(message.seq);
+  } catch (error) {
+    internalError('reading a message from the module hooks', error);
+  }
+}
+
+/** Takes in what the hooks thread has sent so far, without waiting for the event loop. */
+function takeHooksMessages() {
+  if (!state.hooksPort) return;
+  const { receiveMessageOnPort } = require('node:worker_threads');
+  let entry;
+  while ((entry = receiveMessageOnPort(state.hooksPort)) !== undefined) onHooksMessage(entry.message);
 }
 
 // Versions must reach the off-thread hooks before the next import: wait for its echo.
@@ -590,7 +600,13 @@ async function reloadNow(params) {
       delete Module._cache[file];
     }
   }
-  await syncVersions(members.map((file) => [file, generation]));
+  const isCjs = (file) => state.modules.get(file)?.format === 'cjs' && !file.endsWith('.mjs');
+  // Versions are read by ES module loads only. CommonJS members that no ES module imports run
+  // while the hooks take the versions in (on their own thread before Node 22); the echo is
+  // awaited before anything is imported, and taken at once when it has come by then (waiting
+  // for the event loop would first serve whatever else is pending).
+  const versionsSynced = syncVersions(members.map((file) => [file, generation]));
+  if (!members.every((file) => isCjs(file) && !state.esmImporters.has(file))) await versionsSynced;
   const transaction = { generation, members: plan.members, cjsChanged: new Set() };
   state.transaction = transaction;
   for (const file of members) {
@@ -601,7 +617,6 @@ async function reloadNow(params) {
   const acceptedDeps = new Set();
   for (const deps of plan.acceptors.values()) for (const dep of deps) acceptedDeps.add(dep);
   const fresh = new Map();
-  const isCjs = (file) => state.modules.get(file)?.format === 'cjs' && !file.endsWith('.mjs');
   // CommonJS members that no CommonJS member requires are evaluated with require() first:
   // an ES module that imports them then finds them in the cache. (Node 20 reports a throw in
   // CommonJS evaluated under an ES module import as an uncaught exception too, killing the app.)
@@ -612,6 +627,8 @@ async function reloadNow(params) {
     for (const file of cjsTops) {
       if (!Module._cache[file]) fresh.set(file, Module._load(file, null, false));
     }
+    takeHooksMessages();
+    await versionsSynced;
     const wanted = [...targets, ...acceptedDeps].filter((file) => !fresh.has(file));
     // ES modules in one import: Node links and instantiates the whole graph under each import
     // (before 22, by walking every module below it), so one import for all of them walks it
