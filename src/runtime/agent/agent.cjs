@@ -29,6 +29,8 @@ const state = {
   esmEdges: new Map(),
   /** path -> Set(path): the same edges the other way (imported -> importers) */
   esmImporters: new Map(),
+  /** project files an ES module import resolved to, from any importer */
+  esmResolved: new Set(),
   /** path -> generation: members of past reloads load under `?mgv=<generation>` */
   versions: new Map(),
   /** path -> { current, pending } hot contexts */
@@ -175,6 +177,7 @@ const hookHost = {
     recordModule(file, format, hash);
   },
   onEdge: recordEsmEdge,
+  onResolved: (file) => state.esmResolved.add(file),
 };
 let esmHooks = 'none';
 if (typeof Module.registerHooks === 'function') {
@@ -206,6 +209,7 @@ function onHooksMessage(message) {
   try {
     if (message.type === 'load') hookHost.onLoad(message.path, message.format, message.hash);
     else if (message.type === 'edge') recordEsmEdge(message.parent, message.child);
+    else if (message.type === 'resolved') hookHost.onResolved(message.path);
     else if (message.type === 'ack') settleAck(message.seq);
   } catch (error) {
     internalError('reading a message from the module hooks', error);
@@ -601,12 +605,13 @@ async function reloadNow(params) {
     }
   }
   const isCjs = (file) => state.modules.get(file)?.format === 'cjs' && !file.endsWith('.mjs');
-  // Versions are read by ES module loads only. CommonJS members that no ES module imports run
-  // while the hooks take the versions in (on their own thread before Node 22); the echo is
-  // awaited before anything is imported, and taken at once when it has come by then (waiting
-  // for the event loop would first serve whatever else is pending).
+  // Versions are read by ES module imports only. CommonJS members that no import ever resolved
+  // to run while the hooks take the versions in (on their own thread before Node 22); the echo
+  // is awaited before anything is imported, and taken at once when it has come by then
+  // (waiting for the event loop would first serve whatever else is pending).
+  takeHooksMessages();
   const versionsSynced = syncVersions(members.map((file) => [file, generation]));
-  if (!members.every((file) => isCjs(file) && !state.esmImporters.has(file))) await versionsSynced;
+  if (!members.every((file) => isCjs(file) && !state.esmResolved.has(file))) await versionsSynced;
   const transaction = { generation, members: plan.members, cjsChanged: new Set() };
   state.transaction = transaction;
   for (const file of members) {

@@ -75,6 +75,7 @@ function createHooks(host) {
     if (context && Array.isArray(context.conditions) && context.conditions.includes('require')) return result;
     const file = pathOfUrl(result.url);
     if (!host.isProjectFile(file)) return result;
+    host.onResolved(file);
     const parent = context && context.parentURL;
     if (parent && parent.startsWith('file:')) {
       const parentFile = pathOfUrl(parent);

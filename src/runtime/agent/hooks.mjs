@@ -7,6 +7,7 @@ const require = createRequire(import.meta.url);
 const core = require('./hooks-core.cjs');
 
 const versions = new Map();
+const resolved = new Set();
 let port = null;
 
 const hooks = core.createHooks({
@@ -14,6 +15,11 @@ const hooks = core.createHooks({
   versionOf: (file) => versions.get(file),
   onLoad: (file, format, hash) => port?.postMessage({ type: 'load', path: file, format, hash }),
   onEdge: (parent, child) => port?.postMessage({ type: 'edge', parent, child }),
+  onResolved: (file) => {
+    if (resolved.has(file)) return;
+    resolved.add(file);
+    port?.postMessage({ type: 'resolved', path: file });
+  },
 });
 
 export function initialize(data) {
