@@ -127,16 +127,16 @@ Module.prototype._compile = function compileWithRecord(content, filename, ...res
 const vm = require('node:vm');
 const CJS_PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
 const RUN_KEPT = Symbol.for('modgraph.runCompiled');
-const CJS_STAND_IN = `return globalThis[Symbol.for('modgraph.runCompiled')](this, arguments);`;
+const CJS_STAND_IN = `return globalThis[Symbol.for('modgraph.runCompiled')](this, exports, require, module, __filename, __dirname);`;
 /** file -> { content, hash, fn }: the function compiled for the text the file had */
 const compiledCjs = new Map();
 let pendingWrapper = null;
 Object.defineProperty(globalThis, RUN_KEPT, {
-  value: function runCompiled(thisValue, args) {
+  value: function runCompiled(thisValue, exports, require, module, filename, dirname) {
     const fn = pendingWrapper;
     pendingWrapper = null;
     if (typeof fn !== 'function') throw new TypeError('modgraph: nothing to run');
-    return Reflect.apply(fn, thisValue, args);
+    return Reflect.apply(fn, thisValue, [exports, require, module, filename, dirname]);
   },
 });
 const originalWrap = Module.wrap;
