@@ -589,9 +589,18 @@ fn monotonic_us() -> u64 {
     now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1000
 }
 
-/// `… reload timings (ms): wait 0.010, hash 0.031, …; agent 12.5; seen at 123 us` → the named
-/// figures in order, the agent's time and the watcher's event time.
-fn parse_timings(line: &str) -> Option<(Vec<(String, f64)>, f64, u64)> {
+/// One `reload timings` line of `modgraph run`.
+struct Timings {
+    /// The run loop's steps in order, in milliseconds.
+    laps: Vec<(String, f64)>,
+    /// The agent's own time, in milliseconds.
+    agent: f64,
+    /// When the watcher saw the save (monotonic clock, microseconds).
+    seen: u64,
+}
+
+/// `… reload timings (ms): wait 0.010, hash 0.031, …; agent 12.5; seen at 123 us`.
+fn parse_timings(line: &str) -> Option<Timings> {
     let (_, rest) = line.split_once("reload timings (ms): ")?;
     let (laps, rest) = rest.split_once("; agent ")?;
     let (agent, rest) = rest.split_once("; seen at ")?;
@@ -603,7 +612,11 @@ fn parse_timings(line: &str) -> Option<(Vec<(String, f64)>, f64, u64)> {
             Some((name.to_owned(), ms.parse().ok()?))
         })
         .collect::<Option<Vec<_>>>()?;
-    Some((laps, agent.trim().parse().ok()?, seen))
+    Some(Timings {
+        laps,
+        agent: agent.trim().parse().ok()?,
+        seen,
+    })
 }
 
 /// Medians of where the edits' time went (see `--breakdown`), from the debug lines of `modgraph
@@ -617,10 +630,10 @@ fn breakdown(lines: &[String], edits: &[(u64, Duration)]) -> String {
     };
     for &(written_us, total) in edits {
         // The reload whose event came first after this write.
-        let Some((laps, agent, seen)) = parsed
+        let Some(Timings { laps, agent, seen }) = parsed
             .iter()
-            .filter(|(_, _, seen)| *seen >= written_us)
-            .min_by_key(|(_, _, seen)| *seen)
+            .filter(|t| t.seen >= written_us)
+            .min_by_key(|t| t.seen)
         else {
             continue;
         };

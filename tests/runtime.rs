@@ -451,10 +451,14 @@ fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
 \
              exports.fmt = fmt;
 "
-                .into(),
+            .into(),
         ));
-        files.push(("extra.mjs", "export const value = 'e1';
-".into()));
+        files.push((
+            "extra.mjs",
+            "export const value = 'e1';
+"
+            .into(),
+        ));
         let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
         let mut app = App::start(&node, &files, "main.cjs");
         app.expect_out("`extra e1 v1`", |l| l == "extra e1 v1");
@@ -467,7 +471,10 @@ fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
         for (k, version) in ["v2", "v3"].iter().enumerate() {
             app.write("format.cjs", &format!("exports.fmt = () => '{version}';\n"));
             let line = app.expect_reloaded();
-            assert!(line.contains("view.cjs") && line.contains("dyn.cjs"), "{line}");
+            assert!(
+                line.contains("view.cjs") && line.contains("dyn.cjs"),
+                "{line}"
+            );
             app.expect_out("`extra …`", |l| l == format!("extra e1 {version}"));
             let state = app.probe();
             let runs = k + 2;
@@ -484,11 +491,17 @@ fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
             "{line}"
         );
         let state = app.probe();
-        assert!(state.starts_with("state: view(v3,runs=3,calls=2,true)"), "{state}");
+        assert!(
+            state.starts_with("state: view(v3,runs=3,calls=2,true)"),
+            "{state}"
+        );
         app.write("format.cjs", "exports.fmt = () => 'v5';\n");
         app.expect_reloaded();
         let state = app.probe();
-        assert!(state.starts_with("state: view(v5,runs=5,calls=1,true)"), "{state}");
+        assert!(
+            state.starts_with("state: view(v5,runs=5,calls=1,true)"),
+            "{state}"
+        );
     }
 }
 
