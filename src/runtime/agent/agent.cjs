@@ -66,6 +66,7 @@ function recordModule(file, format, hash) {
 }
 
 function recordEsmEdge(parent, child) {
+  state.esmResolved.add(child);
   let children = state.esmEdges.get(parent);
   if (!children) state.esmEdges.set(parent, (children = new Set()));
   children.add(child);

@@ -75,12 +75,11 @@ function createHooks(host) {
     if (context && Array.isArray(context.conditions) && context.conditions.includes('require')) return result;
     const file = pathOfUrl(result.url);
     if (!host.isProjectFile(file)) return result;
-    host.onResolved(file);
     const parent = context && context.parentURL;
-    if (parent && parent.startsWith('file:')) {
-      const parentFile = pathOfUrl(parent);
-      if (host.isProjectFile(parentFile)) host.onEdge(parentFile, file);
-    }
+    const parentFile = parent && parent.startsWith('file:') ? pathOfUrl(parent) : undefined;
+    // An edge says that the file was resolved too.
+    if (parentFile !== undefined && host.isProjectFile(parentFile)) host.onEdge(parentFile, file);
+    else host.onResolved(file);
     const version = host.versionOf(file);
     if (!version) return result;
     return { ...result, url: withVersion(result.url, version) };
