@@ -609,10 +609,13 @@ async function reloadNow(params) {
   // Versions are read by ES module imports only. CommonJS members that no import ever resolved
   // to run while the hooks take the versions in (on their own thread before Node 22); the echo
   // is awaited before anything is imported, and taken at once when it has come by then
-  // (waiting for the event loop would first serve whatever else is pending).
-  takeHooksMessages();
+  // (waiting for the event loop would first serve whatever else is pending). Any other reload
+  // waits for the echo first, as it always did.
+  const cjsOnly = members.every(isCjs);
+  if (cjsOnly) takeHooksMessages();
   const versionsSynced = syncVersions(members.map((file) => [file, generation]));
-  if (!members.every((file) => isCjs(file) && !state.esmResolved.has(file))) await versionsSynced;
+  const runBeforeEcho = cjsOnly && !members.some((file) => state.esmResolved.has(file));
+  if (!runBeforeEcho) await versionsSynced;
   const transaction = { generation, members: plan.members, cjsChanged: new Set() };
   state.transaction = transaction;
   for (const file of members) {
@@ -633,8 +636,10 @@ async function reloadNow(params) {
     for (const file of cjsTops) {
       if (!Module._cache[file]) fresh.set(file, Module._load(file, null, false));
     }
-    takeHooksMessages();
-    await versionsSynced;
+    if (runBeforeEcho) {
+      takeHooksMessages();
+      await versionsSynced;
+    }
     const wanted = [...targets, ...acceptedDeps].filter((file) => !fresh.has(file));
     // ES modules in one import: Node links and instantiates the whole graph under each import
     // (before 22, by walking every module below it), so one import for all of them walks it
