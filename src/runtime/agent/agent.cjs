@@ -89,72 +89,62 @@ function forgetEsmEdges(parent) {
 
 // CommonJS: record every compiled project file; `module.children` already holds its edges.
 const originalCompile = Module.prototype._compile;
-Module.prototype._compile = function compileWithRecord(content, filename, ...rest) {
-  let wrapper;
+Module.prototype._compile = compileWithRecord;
+function compileWithRecord(content, filename, ...rest) {
+  let kept;
   try {
     if (isProjectFile(filename) && typeof content === 'string') {
-      const kept = compiledCjs.get(filename);
-      const before = state.modules.get(filename);
-      const hash = kept && kept.content === content ? kept.hash : core.hashText(content);
-      if (state.transaction) wrapper = reusableWrapper(filename, content, hash, before, rest[0]);
-      recordModule(filename, 'cjs', hash);
-      this.hot = createHot(filename, 'cjs', this);
-      // A module is in its parent's `children` from its construction, also when it was made
-      // with `new Module(id, parent)` rather than loaded through `Module._load`.
-      cjsChanged(this.parent);
+      const known = compiledCjs.get(filename);
+      const hash = known && known.content === content ? known.hash : core.hashText(content);
+      if (state.transaction) kept = reusableFunction(filename, content, hash, rest[0]);
+      recordCompiled(this, filename, hash);
     }
   } catch (error) {
     internalError('recording a CommonJS module', error);
   }
-  if (wrapper) {
-    // Node makes the module's `require` and runs it as always, through a stand-in whose only
-    // line calls the kept function.
-    pendingWrapper = wrapper;
-    try {
-      return originalCompile.call(this, CJS_STAND_IN, filename, ...rest);
-    } finally {
-      pendingWrapper = null;
-    }
-  }
+  if (kept) return runKept(this, filename, kept);
   return originalCompile.call(this, content, filename, ...rest);
-};
+}
+
+function recordCompiled(mod, filename, hash) {
+  recordModule(filename, 'cjs', hash);
+  mod.hot = createHot(filename, 'cjs', mod);
+  // A module is in its parent's `children` from its construction, also when it was made
+  // with `new Module(id, parent)` rather than loaded through `Module._load`.
+  cjsChanged(mod.parent);
+}
 
 // A reload runs the modules above the edited one again, and their text has not changed: they
 // call the function V8 compiled for that same text the last time (its inner functions keep
-// their bytecode too) instead of compiling all of it again. Only during reloads, and only for
-// plain CommonJS text that Node compiled as it is: a text that could start a dynamic import
-// (`import`, `eval`, `Function`) or names a source map keeps Node's own compile, since the
-// function compiled here cannot import and Node keeps source maps per compile.
+// their bytecode too) instead of compiling all of it again, and the files the reload was not
+// told have changed are not even read again (a change it was not told of is in the next
+// reload's list, since the module's recorded hash stays the old one). Only during reloads, and
+// only for plain CommonJS text that Node compiled as it is: a text that could start a dynamic
+// import (`import`, `eval`, `Function`) or names a source map keeps Node's own compile, since
+// the function compiled here cannot import and Node keeps source maps per compile.
 const vm = require('node:vm');
 const CJS_PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
-const RUN_KEPT = Symbol.for('modgraph.runCompiled');
-const CJS_STAND_IN = `return globalThis[Symbol.for('modgraph.runCompiled')](this, exports, require, module, __filename, __dirname);`;
 /** file -> { content, hash, fn }: the function compiled for the text the file had */
 const compiledCjs = new Map();
-let pendingWrapper = null;
-Object.defineProperty(globalThis, RUN_KEPT, {
-  value: function runCompiled(thisValue, exports, require, module, filename, dirname) {
-    const fn = pendingWrapper;
-    pendingWrapper = null;
-    if (typeof fn !== 'function') throw new TypeError('modgraph: nothing to run');
-    return Reflect.apply(fn, thisValue, [exports, require, module, filename, dirname]);
-  },
-});
 const originalWrap = Module.wrap;
 const originalWrapper = Module.wrapper;
 const nodeOptions = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
 const policies = /--experimental-policy|--policy-integrity/.test(nodeOptions);
 
-function reusableWrapper(file, content, hash, before, format) {
-  // Node compiles through `Module.wrap` once it is replaced, checks policies per text, and
-  // turns other formats (TypeScript) into another text first.
-  if (policies || Module.wrap !== originalWrap || Module.wrapper !== originalWrapper) return undefined;
-  if (format !== undefined && format !== 'commonjs') return undefined;
-  const kept = compiledCjs.get(file);
-  if (kept && kept.content === content) return kept.fn;
+/** Node compiles through `Module.wrap` once it is replaced, and checks policies per text. */
+function plainCompile() {
+  return !policies && Module.wrap === originalWrap && Module.wrapper === originalWrapper;
+}
+
+function reusableFunction(file, content, hash, format) {
+  // Other formats (TypeScript) are turned into another text first.
+  if (!plainCompile() || (format !== undefined && format !== 'commonjs')) return undefined;
+  const known = compiledCjs.get(file);
+  if (known && known.content === content) return known.fn;
   compiledCjs.delete(file);
   // Compiled here only when the process already ran this same text: a new text is compiled by
   // Node, so that its errors read as Node's.
+  const before = state.modules.get(file);
   if (!before || before.format !== 'cjs' || before.hash !== hash) return undefined;
   if (/\bimport\b|\beval\b|\bFunction\b|sourceMappingURL|sourceURL/.test(content)) return undefined;
   let fn;
@@ -167,6 +157,70 @@ function reusableWrapper(file, content, hash, before, format) {
   }
   compiledCjs.set(file, { content, hash, fn });
   return fn;
+}
+
+/** What `Module.prototype._compile` does with a compiled CommonJS function: run it. */
+function runKept(mod, filename, fn) {
+  return Reflect.apply(fn, mod.exports, [mod.exports, requireFor(mod), mod, filename, path.dirname(filename)]);
+}
+
+/** The `require` a CommonJS module receives, as Node makes it. */
+function requireFor(mod) {
+  const ModuleOf = mod.constructor;
+  const require = function require(id) {
+    return mod.require(id);
+  };
+  const resolve = function resolve(request, options) {
+    if (typeof request !== 'string') throw argumentError(request);
+    return ModuleOf._resolveFilename(request, mod, false, options);
+  };
+  resolve.paths = function paths(request) {
+    if (typeof request !== 'string') throw argumentError(request);
+    return ModuleOf._resolveLookupPaths(request, mod);
+  };
+  require.resolve = resolve;
+  require.main = process.mainModule;
+  require.extensions = ModuleOf._extensions;
+  require.cache = ModuleOf._cache;
+  return require;
+}
+
+function argumentError(value) {
+  return Object.assign(new TypeError(`The "request" argument must be of type string. Received ${typeof value}`), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+/**
+ * During a reload, a member the reload was not told has changed runs its kept function without
+ * its file being read: the one step of Node's loading that reads and compiles is skipped, the
+ * rest (resolution, the cache, `children`) is Node's. Not when a loader compiles the module its
+ * own way (a per-module `_compile`, a replaced `Module.prototype._compile`).
+ */
+function keptUnread(mod, filename) {
+  const transaction = state.transaction;
+  if (!transaction || transaction.changed.has(filename) || !isProjectFile(filename)) return undefined;
+  if (mod._compile !== compileWithRecord || !plainCompile()) return undefined;
+  const known = compiledCjs.get(filename);
+  const before = state.modules.get(filename);
+  if (!known || !before || before.format !== 'cjs' || before.hash !== known.hash) return undefined;
+  recordCompiled(mod, filename, known.hash);
+  return known.fn;
+}
+for (const extension of ['.js', '.cjs']) {
+  const original = Module._extensions[extension];
+  if (typeof original !== 'function') continue;
+  Module._extensions[extension] = function loadProjectModule(mod, filename, ...rest) {
+    let kept;
+    try {
+      kept = keptUnread(mod, filename);
+    } catch (error) {
+      internalError('running a kept CommonJS function', error);
+    }
+    if (kept) {
+      runKept(mod, filename, kept);
+      return;
+    }
+    return original.call(this, mod, filename, ...rest);
+  };
 }
 
 // ES modules: hooks in this thread where Node has them (22.15+), off-thread otherwise (20.6+).
@@ -616,7 +670,7 @@ async function reloadNow(params) {
   const versionsSynced = syncVersions(members.map((file) => [file, generation]));
   const runBeforeEcho = cjsOnly && !members.some((file) => state.esmResolved.has(file));
   if (!runBeforeEcho) await versionsSynced;
-  const transaction = { generation, members: plan.members, cjsChanged: new Set() };
+  const transaction = { generation, members: plan.members, changed: new Set(changed), cjsChanged: new Set() };
   state.transaction = transaction;
   for (const file of members) {
     const record = state.hot.get(file);
