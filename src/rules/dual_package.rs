@@ -113,6 +113,35 @@ fn side_entries<'m>(
         })
 }
 
+/// The files one side of a specifier resolves to in one package folder.
+#[derive(Default, Clone, Copy)]
+enum Targets {
+    #[default]
+    None,
+    One(FileId),
+    Many,
+}
+
+impl Targets {
+    fn add(&mut self, target: FileId) {
+        *self = match *self {
+            Targets::None => Targets::One(target),
+            Targets::One(one) if one == target => Targets::One(one),
+            _ => Targets::Many,
+        };
+    }
+
+    /// Whether the first import and the first require left after any filtering can be two
+    /// files: not when both sides only ever load the same one.
+    fn may_differ(import: &Targets, require: &Targets) -> bool {
+        match (import, require) {
+            (Targets::None, _) | (_, Targets::None) => false,
+            (Targets::One(a), Targets::One(b)) => a != b,
+            _ => true,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Sides {
     /// (importer, site span, resolved file)
@@ -154,26 +183,41 @@ impl Rule for DualPackage {
         let mut folder_numbers: FxHashMap<PathBuf, usize> = FxHashMap::default();
         let mut by_entry: FxHashMap<(usize, &str), Sides> = FxHashMap::default();
         let mut reached = Reached::default();
+        let mut folder_of_target = |target: FileId| {
+            *folder_of.entry(target).or_insert_with(|| {
+                let dir = ctx.package_root(target)?.dir;
+                let next = folders.len();
+                Some(*folder_numbers.entry(dir.clone()).or_insert_with(|| {
+                    folders.push(dir);
+                    next
+                }))
+            })
+        };
         for (specifier, sides) in imports.two_sided() {
+            // Whether a folder can load two files depends on no importer: one file for both
+            // sides there (a nested copy imported both ways) is one instance, so its sites need
+            // no walk to find whether Node evaluates them.
+            let mut targets: FxHashMap<usize, [Targets; 2]> = FxHashMap::default();
             for (side, entries) in sides.iter().enumerate() {
-                let mut entries: Vec<SideEntry> = entries
+                for &(_, _, target) in entries {
+                    if let Some(folder) = folder_of_target(target) {
+                        targets.entry(folder).or_default()[side].add(target);
+                    }
+                }
+            }
+            for (side, entries) in sides.iter().enumerate() {
+                let mut entries: Vec<(FileId, usize, FileId, usize)> = entries
                     .iter()
-                    .copied()
+                    .filter_map(|&(importer, index, target)| {
+                        let folder = folder_of_target(target)?;
+                        let [import, require] = targets.get(&folder)?;
+                        Targets::may_differ(import, require)
+                            .then_some((importer, index, target, folder))
+                    })
                     .filter(|(importer, ..)| reached.check(ctx, *importer))
                     .collect();
                 entries.sort_by(|a, b| ctx.cmp_paths(a.0, b.0).then(a.1.cmp(&b.1)));
-                for (importer, index, target) in entries {
-                    let folder = *folder_of.entry(target).or_insert_with(|| {
-                        let dir = ctx.package_root(target)?.dir;
-                        let next = folders.len();
-                        Some(*folder_numbers.entry(dir.clone()).or_insert_with(|| {
-                            folders.push(dir);
-                            next
-                        }))
-                    });
-                    let Some(folder) = folder else {
-                        continue;
-                    };
+                for (importer, index, target, folder) in entries {
                     // Positions are not part of the scan: read them from the module now.
                     let Some(span) = ctx
                         .module(importer)

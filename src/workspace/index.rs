@@ -91,25 +91,121 @@ fn may_name(importer: &Path, specifier: &str, path: &Path) -> bool {
 }
 
 /// Decides which sites [`SpecifierIndex::candidates`] finds for one path and [`may_name`]
-/// allows: the sites to resolve again when the path appears or disappears.
+/// allows: the sites to resolve again when the path appears or disappears. A change may check
+/// thousands of sites, so ASCII specifiers (nearly all) are matched without allocating; the
+/// answer is the same as [`specifier_keys`] and [`may_name`] give.
 pub struct SiteMatcher<'a> {
     path: &'a Path,
     keys: Vec<String>,
+    /// The segments of `path`'s folder, lower-cased, when the folder is ASCII.
+    folder: Option<Vec<String>>,
 }
 
 impl<'a> SiteMatcher<'a> {
     pub fn new(path: &'a Path) -> Self {
+        let folder = path
+            .parent()
+            .and_then(Path::to_str)
+            .filter(|f| f.is_ascii() && f.starts_with('/'))
+            .map(|f| {
+                f.split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            });
         Self {
             path,
             keys: path_keys(path),
+            folder,
         }
     }
 
     pub fn matches(&self, importer: &Path, specifier: &str) -> bool {
-        let mut keys = Vec::with_capacity(2);
-        specifier_keys(importer, specifier, &mut keys);
-        keys.iter().any(|k| self.keys.contains(k)) && may_name(importer, specifier, self.path)
+        let named = match self.keys_match_ascii(specifier) {
+            Some(named) => named,
+            None => {
+                let mut keys = Vec::with_capacity(2);
+                specifier_keys(importer, specifier, &mut keys);
+                keys.iter().any(|k| self.keys.contains(k))
+            }
+        };
+        named
+            && match self.folder_match_ascii(importer, specifier) {
+                Some(named) => named,
+                None => may_name(importer, specifier, self.path),
+            }
     }
+
+    /// [`specifier_keys`] against the keys, for ASCII specifiers whose last segment names
+    /// something; `None` otherwise.
+    fn keys_match_ascii(&self, specifier: &str) -> Option<bool> {
+        if !specifier.is_ascii() {
+            return None;
+        }
+        let any = |candidate: &str| self.keys.iter().any(|k| k.eq_ignore_ascii_case(candidate));
+        if is_path_specifier(specifier) {
+            let last = specifier.rsplit('/').next()?;
+            if matches!(last, "" | "." | "..") {
+                return None;
+            }
+            return Some(any(ascii_stem(last)));
+        }
+        let last = specifier.trim_end_matches('/').rsplit('/').next()?;
+        Some(
+            any(ascii_stem(last))
+                || crate::resolve::package_name_of(specifier).is_some_and(|name| any(name)),
+        )
+    }
+
+    /// [`may_name`] for an ASCII importer and a `./` or `../` specifier; `None` otherwise.
+    fn folder_match_ascii(&self, importer: &Path, specifier: &str) -> Option<bool> {
+        if !is_path_specifier(specifier) {
+            return Some(true);
+        }
+        if !(specifier.starts_with("./") || specifier.starts_with("../")) || !specifier.is_ascii() {
+            return None;
+        }
+        let folder = self.folder.as_ref()?;
+        let base = importer.parent()?.to_str()?;
+        if !base.is_ascii() || !base.starts_with('/') {
+            return None;
+        }
+        let mut target: Vec<&str> = Vec::with_capacity(16);
+        for segment in base.split('/').chain(specifier.split('/')) {
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    target.pop();
+                }
+                name => target.push(name),
+            }
+        }
+        let same = |segments: &[&str]| {
+            segments.len() == folder.len()
+                && segments
+                    .iter()
+                    .zip(folder)
+                    .all(|(s, f)| s.eq_ignore_ascii_case(f))
+        };
+        let parent_is_folder = target.split_last().is_some_and(|(_, parent)| same(parent));
+        Some(parent_is_folder || same(&target))
+    }
+}
+
+/// [`stem`] of an ASCII name, as a slice of it (not lower-cased).
+fn ascii_stem(name: &str) -> &str {
+    let ends_with = |suffix: &str| {
+        name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    for suffix in [".d.ts", ".d.mts", ".d.cts"]
+        .iter()
+        .chain(MODULE_EXTENSIONS)
+    {
+        if ends_with(suffix) {
+            return &name[..name.len() - suffix.len()];
+        }
+    }
+    name
 }
 
 /// Keys under which a change of `path` is looked up.
@@ -170,5 +266,73 @@ impl SpecifierIndex {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What [`SiteMatcher::matches`] answers, by the allocating definitions alone.
+    fn reference(path: &Path, importer: &Path, specifier: &str) -> bool {
+        let mut keys = Vec::new();
+        specifier_keys(importer, specifier, &mut keys);
+        let path_keys = path_keys(path);
+        keys.iter().any(|k| path_keys.contains(k)) && may_name(importer, specifier, path)
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(".".to_string()),
+            Just("..".to_string()),
+            Just(String::new()),
+            Just("Util".to_string()),
+            Just("util.JS".to_string()),
+            Just("util.d.ts".to_string()),
+            Just("index".to_string()),
+            Just("src".to_string()),
+            Just("SRC".to_string()),
+            Just("@scope".to_string()),
+            Just("pkg".to_string()),
+            Just("Ünï".to_string()),
+            Just("\u{212A}it".to_string()),
+        ]
+    }
+
+    fn joined(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(segment(), 0..max).prop_map(|s| s.join("/"))
+    }
+
+    proptest! {
+        #[test]
+        fn the_matcher_agrees_with_the_allocating_definitions(
+            folder in joined(4),
+            file in segment(),
+            importer_dir in joined(5),
+            prefix in prop_oneof![Just("./"), Just("../"), Just("/"), Just(""), Just("../../")],
+            rest in joined(4),
+        ) {
+            let path = PathBuf::from(format!("/{folder}/{file}"));
+            let importer = PathBuf::from(format!("/{importer_dir}/a.js"));
+            let specifier = format!("{prefix}{rest}");
+            let matcher = SiteMatcher::new(&path);
+            prop_assert_eq!(
+                matcher.matches(&importer, &specifier),
+                reference(&path, &importer, &specifier),
+                "path {:?}, importer {:?}, specifier {:?}", path, importer, specifier
+            );
+        }
+    }
+
+    #[test]
+    fn a_site_in_the_folder_of_a_path_is_matched_in_any_letter_case() {
+        let path = Path::new("/w/src/Util.ts");
+        let matcher = SiteMatcher::new(path);
+        assert!(matcher.matches(Path::new("/w/src/a.js"), "./util.js"));
+        assert!(matcher.matches(Path::new("/w/lib/a.js"), "../SRC/util"));
+        assert!(!matcher.matches(Path::new("/w/lib/a.js"), "./util"));
+        assert!(!matcher.matches(Path::new("/w/src/a.js"), "./other"));
+        assert!(matcher.matches(Path::new("/w/src/a.js"), "@alias/util"));
     }
 }

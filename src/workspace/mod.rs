@@ -74,6 +74,13 @@ impl SiteSet {
 /// Sites to resolve again, per module.
 type AffectedSites = FxHashMap<FileId, SiteSet>;
 
+fn add_site(affected: &mut AffectedSites, id: FileId, site: u32) {
+    affected
+        .entry(id)
+        .or_insert_with(|| SiteSet::Some(Vec::new()))
+        .add(site);
+}
+
 /// A change on disk (or in an editor buffer) that the graph must follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileChange {
@@ -683,15 +690,23 @@ impl Workspace {
                 let under = self.modules_at_or_under(&path);
                 self.layout_changed(&path);
                 let mut affected = AffectedSites::default();
+                let mut in_node_modules = false;
                 for id in &under {
                     let p = self.graph.path(*id).to_path_buf();
-                    self.affected_by_layout(&p, &mut affected);
+                    // Only the sites that resolved to a deleted file resolve differently now:
+                    // resolution takes the first candidate that exists, and one that named
+                    // the file without resolving to it had found another one first.
+                    self.sites_resolving_to(*id, &mut affected);
+                    in_node_modules |= under_node_modules(&p);
                     self.structure_changed = true;
                     if let (Some(old), Some(index)) = (self.take_module(*id), &mut self.index) {
                         index.update(*id, &p, Some(&old.facts), None);
                     }
                     self.caches.notes.remove(&p);
                     result.changed.insert(*id);
+                }
+                if in_node_modules {
+                    self.unresolved_package_sites(&mut affected);
                 }
                 // A folder: specifiers may name it (a directory import) without naming a file.
                 if self.graph.id(&path).is_none_or(|id| !under.contains(&id)) {
@@ -757,12 +772,6 @@ impl Workspace {
     /// Adds the sites that could resolve to `path` or to a folder on its way, and the sites
     /// that resolve to it now.
     fn affected_by_layout(&self, path: &Path, affected: &mut AffectedSites) {
-        let mut add = |id: FileId, site: u32| {
-            affected
-                .entry(id)
-                .or_insert_with(|| SiteSet::Some(Vec::new()))
-                .add(site);
-        };
         let matcher = index::SiteMatcher::new(path);
         let candidates = self
             .index
@@ -776,36 +785,46 @@ impl Workspace {
             let importer = self.graph.path(id);
             for (i, site) in module.facts.imports.iter().enumerate() {
                 if matcher.matches(importer, &site.specifier) {
-                    add(id, i as u32);
+                    add_site(affected, id, i as u32);
                 }
             }
         }
         if let Some(target) = self.graph.id(path) {
-            for &id in self.graph.importers(target) {
-                let Some(module) = self.graph.module(id) else {
-                    continue;
-                };
-                for edge in &module.edges {
-                    let file = match &edge.target {
-                        Target::Module(file) | Target::CaseMismatch { file, .. } => *file,
-                        _ => continue,
-                    };
-                    if file == target {
-                        add(id, edge.site);
-                    }
-                }
-            }
+            self.sites_resolving_to(target, affected);
         }
         // A change under `node_modules` may create or remove `node_modules` itself, which
         // decides whether an unresolved package is certainly missing.
-        if path.components().any(|c| c.as_os_str() == "node_modules") {
-            for (id, module) in self.graph.modules() {
-                for edge in &module.edges {
-                    if matches!(edge.target, Target::NotFound | Target::Unknown)
-                        && !crate::resolve::is_path_specifier(&module.site(edge).specifier)
-                    {
-                        add(id, edge.site);
-                    }
+        if under_node_modules(path) {
+            self.unresolved_package_sites(affected);
+        }
+    }
+
+    /// Adds the sites that resolve to `target`.
+    fn sites_resolving_to(&self, target: FileId, affected: &mut AffectedSites) {
+        for &id in self.graph.importers(target) {
+            let Some(module) = self.graph.module(id) else {
+                continue;
+            };
+            for edge in &module.edges {
+                let file = match &edge.target {
+                    Target::Module(file) | Target::CaseMismatch { file, .. } => *file,
+                    _ => continue,
+                };
+                if file == target {
+                    add_site(affected, id, edge.site);
+                }
+            }
+        }
+    }
+
+    /// Adds the sites of packages that did not resolve.
+    fn unresolved_package_sites(&self, affected: &mut AffectedSites) {
+        for (id, module) in self.graph.modules() {
+            for edge in &module.edges {
+                if matches!(edge.target, Target::NotFound | Target::Unknown)
+                    && !crate::resolve::is_path_specifier(&module.site(edge).specifier)
+                {
+                    add_site(affected, id, edge.site);
                 }
             }
         }
@@ -1032,4 +1051,8 @@ fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, WorkspaceError> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+fn under_node_modules(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "node_modules")
 }
