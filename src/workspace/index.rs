@@ -151,10 +151,7 @@ impl<'a> SiteMatcher<'a> {
             return Some(any(ascii_stem(last)));
         }
         let last = specifier.trim_end_matches('/').rsplit('/').next()?;
-        Some(
-            any(ascii_stem(last))
-                || crate::resolve::package_name_of(specifier).is_some_and(|name| any(name)),
-        )
+        Some(any(ascii_stem(last)) || crate::resolve::package_name_of(specifier).is_some_and(any))
     }
 
     /// [`may_name`] for an ASCII importer and a `./` or `../` specifier; `None` otherwise.
