@@ -41,6 +41,39 @@ impl DirCache {
         self.listings.remove(dir);
     }
 
+    /// Forgets the listing of `path`'s parent, and of each folder above it that is not known
+    /// to hold the next folder down: folders on the way may have appeared with `path`.
+    pub fn forget_ancestors(&self, path: &Path) {
+        let mut child = path;
+        let mut first = true;
+        while let (Some(dir), Some(name)) = (child.parent(), child.file_name()) {
+            let known = name.to_str().and_then(|name| {
+                self.listings.get(dir).map(|listing| {
+                    listing.as_ref().is_some_and(|names| {
+                        names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+                    })
+                })
+            });
+            if !first && known == Some(true) {
+                break;
+            }
+            self.listings.remove(dir);
+            first = false;
+            child = dir;
+        }
+    }
+
+    /// Forgets `path` and every folder under it.
+    pub fn forget_under(&self, path: &Path) {
+        let prefix = path.as_os_str().as_encoded_bytes();
+        self.listings.retain(|dir, _| {
+            let dir = dir.as_os_str().as_encoded_bytes();
+            !(dir.starts_with(prefix)
+                && (dir.len() == prefix.len()
+                    || dir[prefix.len()] == std::path::MAIN_SEPARATOR as u8))
+        });
+    }
+
     pub fn clear(&self) {
         self.listings.clear();
     }
@@ -187,4 +220,39 @@ fn package_base(dirs: &DirCache, importer_dir: &Path, segments: &[&str]) -> Opti
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_a_folder_forgets_the_folders_under_it_and_no_sibling() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["a/b", "ab", "c"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        let cache = DirCache::default();
+        for sub in ["a", "a/b", "ab", "c"] {
+            assert!(cache.list(&dir.path().join(sub)).is_some());
+        }
+        std::fs::write(dir.path().join("a/b/new.js"), "").expect("write");
+        std::fs::write(dir.path().join("ab/new.js"), "").expect("write");
+        cache.forget_under(&dir.path().join("a"));
+        assert!(cache.contains(&dir.path().join("a/b"), "new.js"));
+        // A sibling whose name starts the same keeps its (now stale) listing.
+        assert!(!cache.contains(&dir.path().join("ab"), "new.js"));
+    }
+
+    #[test]
+    fn folders_that_appear_with_a_file_are_seen_in_the_listings_above_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = DirCache::default();
+        assert!(!cache.contains(dir.path(), "node_modules"));
+        let file = dir.path().join("node_modules/pkg/index.js");
+        std::fs::create_dir_all(dir.path().join("node_modules/pkg")).expect("mkdir");
+        std::fs::write(&file, "").expect("write");
+        cache.forget_ancestors(&file);
+        assert!(cache.contains(dir.path(), "node_modules"));
+    }
 }

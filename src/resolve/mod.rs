@@ -61,11 +61,13 @@ impl Conditions {
     }
 }
 
-/// The resolvers of one workspace. Both share one cache; [`ModuleResolver::clear_cache`] must
-/// be called when files appear/disappear or a `package.json`/`tsconfig.json` changes.
+/// The resolvers of one workspace. Both share one cache; [`ModuleResolver::forget_layout`] must
+/// be called when files appear or disappear, [`ModuleResolver::clear_cache`] when a
+/// `package.json`/`tsconfig.json` changes.
 pub struct ModuleResolver {
     esm: Resolver,
     cjs: Resolver,
+    extra_conditions: Vec<String>,
     pub dirs: DirCache,
     case_insensitive_fs: bool,
     /// Broken `tsconfig.json`/`package.json` files met while resolving (path → problem).
@@ -98,13 +100,37 @@ fn options(conditions: &[&str], extra: &[String]) -> ResolveOptions {
     }
 }
 
+fn resolvers(extra_conditions: &[String]) -> (Resolver, Resolver) {
+    let esm = Resolver::new(options(&["node", "import"], extra_conditions));
+    let cjs = esm.clone_with_options(options(&["node", "require"], extra_conditions));
+    (esm, cjs)
+}
+
+/// Drops `value` on a background thread (inline when that thread cannot start).
+fn drop_elsewhere(value: Box<dyn Send>) {
+    static DROPPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Box<dyn Send>>>> =
+        std::sync::OnceLock::new();
+    let sender = DROPPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Send>>();
+        std::thread::Builder::new()
+            .name("modgraph-drop".into())
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    });
+    if let Some(sender) = sender {
+        // Sent back on failure, and dropped here.
+        let _ = sender.send(value);
+    }
+}
+
 impl ModuleResolver {
     pub fn new(extra_conditions: &[String], probe_dir: &Path) -> Self {
-        let esm = Resolver::new(options(&["node", "import"], extra_conditions));
-        let cjs = esm.clone_with_options(options(&["node", "require"], extra_conditions));
+        let (esm, cjs) = resolvers(extra_conditions);
         Self {
             esm,
             cjs,
+            extra_conditions: extra_conditions.to_vec(),
             dirs: DirCache::default(),
             case_insensitive_fs: case::is_case_insensitive(probe_dir),
             problems: Default::default(),
@@ -117,9 +143,20 @@ impl ModuleResolver {
         self.dirs.clear();
     }
 
-    /// Forget the cached listing of one directory (a file appeared or disappeared in it).
-    pub fn forget_dir(&self, dir: &Path) {
-        self.dirs.forget(dir);
+    /// A file or folder appeared or disappeared at `path`: forget the file-system facts that
+    /// may have changed. oxc_resolver only forgets its cache as a whole, so a fresh cache
+    /// replaces it; the old one is freed on another thread, as freeing tens of thousands of
+    /// entries takes milliseconds. Of the directory listings, only those of `path`, the
+    /// folders under it and the folders above it that changed go.
+    pub fn forget_layout(&mut self, path: &Path) {
+        let (esm, cjs) = resolvers(&self.extra_conditions);
+        let old = (
+            std::mem::replace(&mut self.esm, esm),
+            std::mem::replace(&mut self.cjs, cjs),
+        );
+        drop_elsewhere(Box::new(old));
+        self.dirs.forget_under(path);
+        self.dirs.forget_ancestors(path);
     }
 
     /// Resolves `specifier` as written in `importer` at a site of `kind`.

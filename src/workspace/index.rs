@@ -12,7 +12,8 @@ use crate::resolve::{MODULE_EXTENSIONS, is_path_specifier};
 
 #[derive(Default)]
 pub struct SpecifierIndex {
-    by_key: FxHashMap<String, FxHashSet<FileId>>,
+    /// key → (module, index of the import site)
+    by_key: FxHashMap<String, FxHashSet<(FileId, u32)>>,
 }
 
 fn stem(name: &str) -> String {
@@ -235,27 +236,34 @@ impl SpecifierIndex {
     ) {
         let mut keys = Vec::new();
         if let Some(facts) = before {
-            for site in &facts.imports {
-                specifier_keys(path, &site.specifier, &mut keys);
-            }
-            for key in keys.drain(..) {
-                if let Some(set) = self.by_key.get_mut(&key) {
-                    set.remove(&id);
+            for (site, import) in facts.imports.iter().enumerate() {
+                specifier_keys(path, &import.specifier, &mut keys);
+                for key in keys.drain(..) {
+                    if let Some(set) = self.by_key.get_mut(&key) {
+                        set.remove(&(id, site as u32));
+                        if set.is_empty() {
+                            self.by_key.remove(&key);
+                        }
+                    }
                 }
             }
         }
         if let Some(facts) = after {
-            for site in &facts.imports {
-                specifier_keys(path, &site.specifier, &mut keys);
-            }
-            for key in keys.drain(..) {
-                self.by_key.entry(key).or_default().insert(id);
+            for (site, import) in facts.imports.iter().enumerate() {
+                specifier_keys(path, &import.specifier, &mut keys);
+                for key in keys.drain(..) {
+                    self.by_key
+                        .entry(key)
+                        .or_default()
+                        .insert((id, site as u32));
+                }
             }
         }
     }
 
-    /// Modules that mention a name `path` could satisfy.
-    pub fn candidates(&self, path: &Path) -> FxHashSet<FileId> {
+    /// Import sites (module, index among its imports) that mention a name `path` could
+    /// satisfy.
+    pub fn candidates(&self, path: &Path) -> FxHashSet<(FileId, u32)> {
         let mut out = FxHashSet::default();
         for key in path_keys(path) {
             if let Some(set) = self.by_key.get(&key) {

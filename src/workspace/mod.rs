@@ -761,12 +761,7 @@ impl Workspace {
 
     /// A file appeared or disappeared: cached file-system facts are stale.
     fn layout_changed(&mut self, path: &Path) {
-        // oxc_resolver only clears its cache as a whole; the targeted part is which specifiers
-        // get resolved again.
-        self.resolver.clear_cache();
-        if let Some(parent) = path.parent() {
-            self.resolver.forget_dir(parent);
-        }
+        self.resolver.forget_layout(path);
     }
 
     /// Adds the sites that could resolve to `path` or to a folder on its way, and the sites
@@ -778,15 +773,16 @@ impl Workspace {
             .as_ref()
             .map(|index| index.candidates(path))
             .unwrap_or_default();
-        for id in candidates {
-            let Some(module) = self.graph.module(id) else {
+        for (id, site) in candidates {
+            let Some(import) = self
+                .graph
+                .module(id)
+                .and_then(|m| m.facts.imports.get(site as usize))
+            else {
                 continue;
             };
-            let importer = self.graph.path(id);
-            for (i, site) in module.facts.imports.iter().enumerate() {
-                if matcher.matches(importer, &site.specifier) {
-                    add_site(affected, id, i as u32);
-                }
+            if matcher.matches(self.graph.path(id), &import.specifier) {
+                add_site(affected, id, site);
             }
         }
         if let Some(target) = self.graph.id(path) {
