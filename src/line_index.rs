@@ -42,14 +42,6 @@ impl<'t> LineIndex<'t> {
         }
     }
 
-    /// Another index of the same text, sharing the line starts (no rescan).
-    pub fn with_same_lines(&self) -> LineIndex<'t> {
-        LineIndex {
-            text: self.text,
-            starts: self.starts.clone(),
-        }
-    }
-
     /// The line starts, to build the index again later without rescanning.
     pub fn into_line_starts(self) -> std::rc::Rc<[u32]> {
         self.starts

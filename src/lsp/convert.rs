@@ -67,18 +67,35 @@ fn severity(severity: Severity) -> DiagnosticSeverity {
 
 /// The documentation page of a rule, as a link the editor can open.
 fn doc_link(code: &str) -> Option<CodeDescription> {
-    let meta = crate::rules::rule(code)?.meta();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(meta.doc_path());
-    Some(CodeDescription {
-        href: uri_of(&path)?,
-    })
+    // Made once per rule: a file URI is percent-encoded from the path.
+    static LINKS: std::sync::OnceLock<Vec<(&'static str, CodeDescription)>> =
+        std::sync::OnceLock::new();
+    let links = LINKS.get_or_init(|| {
+        crate::rules::all()
+            .iter()
+            .filter_map(|rule| {
+                let meta = rule.meta();
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(meta.doc_path());
+                Some((
+                    meta.code,
+                    CodeDescription {
+                        href: uri_of(&path)?,
+                    },
+                ))
+            })
+            .collect()
+    });
+    links
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, link)| link.clone())
 }
 
 /// Converts a diagnostic. `index_of` gives the line index of any file the diagnostic mentions.
-pub fn diagnostic<'t>(
+pub fn diagnostic<'i, 't: 'i>(
     d: &ModuleDiagnostic,
     path_of_file: impl Fn(crate::graph::FileId) -> PathBuf,
-    mut index_of: impl FnMut(&Path) -> Option<LineIndex<'t>>,
+    index_of: impl Fn(&Path) -> Option<&'i LineIndex<'t>>,
     encoding: Encoding,
 ) -> Option<Diagnostic> {
     let own = index_of(&path_of_file(d.location.file))?;
@@ -91,14 +108,14 @@ pub fn diagnostic<'t>(
             Some(DiagnosticRelatedInformation {
                 location: Location {
                     uri: uri_of(&path)?,
-                    range: range(&index, r.location.span, encoding),
+                    range: range(index, r.location.span, encoding),
                 },
                 message: r.message.clone(),
             })
         })
         .collect();
     Some(Diagnostic {
-        range: range(&own, d.location.span, encoding),
+        range: range(own, d.location.span, encoding),
         severity: Some(severity(d.severity)),
         code: Some(NumberOrString::String(d.code.to_string())),
         code_description: doc_link(d.code),

@@ -33,6 +33,8 @@ const QUEUE: usize = 4096;
 
 struct Backend {
     client: Client,
+    /// Diagnostics go out through the output queue (see `transport`).
+    outgoing: transport::Outgoing,
     events: mpsc::Sender<Event>,
     start: std::sync::Mutex<Option<mpsc::Receiver<Event>>>,
     fixes: Arc<RwLock<Arc<FixSnapshot>>>,
@@ -128,6 +130,7 @@ impl Backend {
 /// publishes what changed.
 async fn event_loop(
     client: Client,
+    outgoing: transport::Outgoing,
     mut session: Session,
     mut rx: mpsc::Receiver<Event>,
     fixes: Arc<RwLock<Arc<FixSnapshot>>>,
@@ -174,9 +177,9 @@ async fn event_loop(
                 for output in outputs {
                     match output {
                         Output::Publish(p) => {
-                            client
-                                .publish_diagnostics(p.uri, p.diagnostics, p.version)
-                                .await
+                            outgoing.notify::<notification::PublishDiagnostics>(
+                                &PublishDiagnosticsParams::new(p.uri, p.diagnostics, p.version),
+                            );
                         }
                         Output::Answer(deliver) => deliver(),
                         Output::Refresh => {
@@ -194,7 +197,10 @@ async fn event_loop(
                             } else {
                                 MessageType::INFO
                             };
-                            client.log_message(kind, message).await;
+                            outgoing.notify::<notification::LogMessage>(&LogMessageParams {
+                                typ: kind,
+                                message,
+                            });
                         }
                     }
                 }
@@ -335,6 +341,7 @@ impl LanguageServer for Backend {
                 .unwrap_or(false);
             tokio::spawn(event_loop(
                 self.client.clone(),
+                self.outgoing.clone(),
                 session,
                 rx,
                 self.fixes.clone(),
@@ -666,8 +673,10 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel(QUEUE);
     let cancels = Cancels::default();
     let backend_cancels = cancels.clone();
+    let (framework_output, outgoing, write_output) = transport::output_queue(output);
     let (service, socket) = LspService::new(|client| Backend {
         client,
+        outgoing,
         events: tx,
         start: std::sync::Mutex::new(Some(rx)),
         fixes: Arc::new(RwLock::new(Arc::new(FixSnapshot::default()))),
@@ -679,8 +688,18 @@ pub async fn serve(
     // One message at a time: handlers queue events when first polled, and concurrent handlers
     // would queue them out of order. Handlers only queue or wait for the loop, which never
     // waits for them, so this cannot deadlock.
-    Server::new(transport::filtered(input, cancels), output, socket)
-        .concurrency_level(1)
-        .serve(service)
-        .await;
+    let serve = Server::new(
+        transport::filtered(input, cancels),
+        framework_output,
+        socket,
+    )
+    .concurrency_level(1)
+    .serve(service);
+    tokio::join!(
+        async move {
+            serve.await;
+            // The framework's end of the output queue closes with it.
+        },
+        write_output
+    );
 }

@@ -178,6 +178,7 @@ struct Converted {
     source: Vec<crate::diagnostic::Diagnostic>,
     /// Files the diagnostics mention (their own file and related locations).
     mentions: Vec<PathBuf>,
+    uri: Uri,
     diagnostics: Vec<Diagnostic>,
     actions: Vec<CodeAction>,
 }
@@ -684,19 +685,17 @@ impl Session {
             ));
         }
         let graph = ws.graph();
-        let mut by_path: std::collections::BTreeMap<PathBuf, Vec<crate::diagnostic::Diagnostic>> =
-            Default::default();
+        let mut by_file: FxHashMap<crate::graph::FileId, Vec<crate::diagnostic::Diagnostic>> =
+            FxHashMap::default();
         for d in found {
-            by_path
-                .entry(graph.path(d.location.file).to_path_buf())
-                .or_default()
-                .push(d);
+            by_file.entry(d.location.file).or_default().push(d);
         }
         let encoding = self.encoding;
         // Reuse what is unchanged; collect the rest and the files it mentions.
         let mut next: FxHashMap<PathBuf, Converted> = FxHashMap::default();
         let mut todo: Vec<(PathBuf, Vec<crate::diagnostic::Diagnostic>, Vec<PathBuf>)> = Vec::new();
-        for (path, source) in by_path {
+        for (file, source) in by_file {
+            let path = graph.path(file).to_path_buf();
             if let Some(old) = self.converted.remove(&path)
                 && old.source == source
                 && !old.mentions.iter().any(|m| touched.contains(m))
@@ -712,7 +711,8 @@ impl Session {
                 })
                 .map(|f| graph.path(f).to_path_buf())
                 .collect();
-            mentions.sort();
+            // Bytes, not path components: comparing paths by component is slow.
+            mentions.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
             mentions.dedup();
             todo.push((path, source, mentions));
         }
@@ -752,7 +752,7 @@ impl Session {
             .iter()
             .map(|(p, t)| (p.as_path(), LineIndex::new(t)))
             .collect();
-        let index_of = |p: &Path| indexes.get(p).map(|i| i.with_same_lines());
+        let index_of = |p: &Path| indexes.get(p);
         for (path, source, mentions) in todo {
             let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
             let Some(uri) = client_uri.or_else(|| convert::uri_of(&path)) else {
@@ -802,6 +802,7 @@ impl Session {
                 Converted {
                     source,
                     mentions,
+                    uri,
                     diagnostics,
                     actions,
                 },
@@ -821,22 +822,24 @@ impl Session {
             .chain(edited_documents)
             .cloned()
             .collect();
-        paths.sort();
+        paths.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         paths.dedup();
         for path in paths {
-            let new = next
-                .get(&path)
-                .map(|c| c.diagnostics.clone())
-                .unwrap_or_default();
+            let converted = next.get(&path);
+            let new: &[Diagnostic] = converted.map_or(&[], |c| &c.diagnostics);
             // An edited open document always gets a publish with its new version.
             let edited = touched.contains(&path) && self.documents.contains_key(&path);
-            let unchanged = self.published.get(&path).is_some_and(|old| *old == new)
+            let unchanged = self.published.get(&path).is_some_and(|old| old == new)
                 || (new.is_empty() && !self.published.contains_key(&path));
             if unchanged && !edited {
                 continue;
             }
+            let new = new.to_vec();
             let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
-            let Some(uri) = client_uri.or_else(|| convert::uri_of(&path)) else {
+            let Some(uri) = client_uri
+                .or_else(|| converted.map(|c| c.uri.clone()))
+                .or_else(|| convert::uri_of(&path))
+            else {
                 continue;
             };
             let version = self.documents.get(&path).map(|d| d.version);

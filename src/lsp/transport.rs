@@ -1,12 +1,23 @@
-//! A filter between stdin and the LSP framework. The framework stops reading for good after
-//! one frame it cannot decode, so frames are checked here first: a frame without a valid
-//! `Content-Length`, larger than the limit, or whose body is not JSON is logged and dropped,
-//! and the server goes on.
+//! The byte streams around the LSP framework.
+//!
+//! Input: the framework stops reading for good after one frame it cannot decode, so frames are
+//! checked here first: a frame without a valid `Content-Length`, larger than the limit, or whose
+//! body is not JSON is logged and dropped, and the server goes on.
+//!
+//! Output: one queue of whole frames in front of stdout. The framework's frames join it as
+//! they come; diagnostics are serialized straight into it ([`Outgoing`]), without the
+//! framework's hand-over through a one-slot channel and a JSON value per message, which cost
+//! more than the rest of settling after a change that touches hundreds of files. One queue
+//! keeps the order: a response the loop releases after publishing comes after what it
+//! published.
 
 use tower_lsp_server::ls_types::WorkDoneProgressCancelParams;
 
 use super::progress::Cancels;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream,
+};
+use tokio::sync::mpsc;
 
 /// Largest message accepted (a whole file's text fits many times over).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -116,4 +127,105 @@ async fn read_headers<R: AsyncBufReadExt + Unpin>(input: &mut R) -> Headers {
             length = value.trim().parse::<usize>().ok();
         }
     }
+}
+
+enum Frame {
+    Bytes(Vec<u8>),
+    /// The framework's output ended: what is queued before this is written, then nothing.
+    End,
+}
+
+/// Sends notifications to the client through the output queue.
+#[derive(Clone)]
+pub struct Outgoing {
+    frames: mpsc::UnboundedSender<Frame>,
+}
+
+#[derive(serde::Serialize)]
+struct NotificationBody<'a, P> {
+    jsonrpc: &'static str,
+    method: &'a str,
+    params: &'a P,
+}
+
+impl Outgoing {
+    pub fn notify<N>(&self, params: &N::Params)
+    where
+        N: tower_lsp_server::ls_types::notification::Notification,
+    {
+        let body = NotificationBody {
+            jsonrpc: "2.0",
+            method: N::METHOD,
+            params,
+        };
+        match serde_json::to_vec(&body) {
+            Ok(body) => {
+                let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+                frame.extend_from_slice(&body);
+                let _ = self.frames.send(Frame::Bytes(frame));
+            }
+            Err(error) => tracing::error!("cannot serialize a {} notification: {error}", N::METHOD),
+        }
+    }
+}
+
+/// The output queue: the stream to give the framework as its output, the handle for
+/// notifications, and the task that writes the queue to `output` (it ends after the
+/// framework's output ends).
+pub fn output_queue<W: AsyncWrite + Unpin>(
+    output: W,
+) -> (
+    DuplexStream,
+    Outgoing,
+    impl std::future::Future<Output = ()>,
+) {
+    let (framework_side, from_framework) = tokio::io::duplex(1 << 20);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let outgoing = Outgoing { frames: tx.clone() };
+    let forward = async move {
+        let mut input = BufReader::new(from_framework);
+        loop {
+            let Headers::Length(length) = read_headers(&mut input).await else {
+                break;
+            };
+            let mut frame = format!("Content-Length: {length}\r\n\r\n").into_bytes();
+            let start = frame.len();
+            frame.resize(start + length, 0);
+            if input.read_exact(&mut frame[start..]).await.is_err() {
+                break;
+            }
+            if tx.send(Frame::Bytes(frame)).is_err() {
+                break;
+            }
+        }
+        let _ = tx.send(Frame::End);
+    };
+    let write = async move {
+        let mut output = tokio::io::BufWriter::new(output);
+        'frames: while let Some(frame) = rx.recv().await {
+            let mut next = Some(frame);
+            // Everything queued goes out in one flush.
+            while let Some(frame) = next.take() {
+                match frame {
+                    Frame::Bytes(bytes) => {
+                        if output.write_all(&bytes).await.is_err() {
+                            break 'frames;
+                        }
+                    }
+                    Frame::End => {
+                        let _ = output.flush().await;
+                        break 'frames;
+                    }
+                }
+                next = rx.try_recv().ok();
+            }
+            if output.flush().await.is_err() {
+                break;
+            }
+        }
+    };
+    let task = async move {
+        tokio::join!(forward, write);
+    };
+    (framework_side, outgoing, task)
 }
