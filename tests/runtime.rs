@@ -265,6 +265,17 @@ fn cjs_app() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The CommonJS app with another `view.cjs`.
+fn cjs_app_with_view(view: &str) -> Vec<(&'static str, String)> {
+    let mut files = cjs_app();
+    for (name, text) in &mut files {
+        if *name == "view.cjs" {
+            *text = view.to_owned();
+        }
+    }
+    files
+}
+
 /// An ES module entry, CommonJS in the middle, and ES module state.
 fn mixed_app() -> Vec<(&'static str, String)> {
     vec![
@@ -423,10 +434,7 @@ fn cjs_require_made_after_a_reload_is_followed() {
 fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
     for node in nodes() {
         eprintln!("node {}", node_version(&node));
-        let mut files = cjs_app();
-        files.retain(|(name, _)| *name != "view.cjs");
-        files.push((
-            "view.cjs",
+        let mut files = cjs_app_with_view(
             "const { fmt } = require('./dyn.cjs');
 \
              let calls = 0;
@@ -440,9 +448,8 @@ fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
              const own = require.resolve('./format.cjs') === require('node:path').join(__dirname, 'format.cjs');
 \
              exports.render = () => `view(${fmt()},runs=${runs},calls=${++calls},${own})`;
-"
-                .into(),
-        ));
+",
+        );
         files.push((
             "dyn.cjs",
             "const { fmt } = require('./format.cjs');
@@ -511,15 +518,11 @@ fn unchanged_cjs_modules_run_again_fresh_on_every_reload() {
 fn cjs_edge_known_only_to_the_process_survives_a_failed_reload() {
     for node in nodes() {
         eprintln!("node {}", node_version(&node));
-        let mut files = cjs_app();
-        files.retain(|(name, _)| *name != "view.cjs");
-        files.push((
-            "view.cjs",
+        let mut files = cjs_app_with_view(
             "const { fmt } = require('./format.cjs');\n\
              const { late } = require('./' + 'late.cjs');\n\
-             exports.render = () => `view(${fmt()},${late})`;\n"
-                .into(),
-        ));
+             exports.render = () => `view(${fmt()},${late})`;\n",
+        );
         files.push(("late.cjs", "exports.late = 'l1';\n".into()));
         let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
         let mut app = App::start(&node, &files, "main.cjs");
