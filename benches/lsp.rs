@@ -199,23 +199,22 @@ fn main() {
     let barrier =
         json!({ "textDocument": { "uri": uri(&leaf) }, "position": { "line": 0, "character": 0 } });
     let (mut deleted, mut created) = (Vec::new(), Vec::new());
+    // The time from the watcher notification (type 3: deleted, 1: created) to the answer of a
+    // request queued behind it.
+    let mut settle = |change_type: u32| {
+        let started = Instant::now();
+        client.notify(
+            "workspace/didChangeWatchedFiles",
+            json!({ "changes": [{ "uri": uri(&hub), "type": change_type }] }),
+        );
+        client.request("textDocument/hover", barrier.clone());
+        started.elapsed()
+    };
     for _ in 0..settles {
         std::fs::remove_file(&hub).expect("delete hub");
-        let started = Instant::now();
-        client.notify(
-            "workspace/didChangeWatchedFiles",
-            json!({ "changes": [{ "uri": uri(&hub), "type": 3 }] }),
-        );
-        client.request("textDocument/hover", barrier.clone());
-        deleted.push(started.elapsed());
+        deleted.push(settle(3));
         std::fs::write(&hub, &saved).expect("restore hub");
-        let started = Instant::now();
-        client.notify(
-            "workspace/didChangeWatchedFiles",
-            json!({ "changes": [{ "uri": uri(&hub), "type": 1 }] }),
-        );
-        client.request("textDocument/hover", barrier.clone());
-        created.push(started.elapsed());
+        created.push(settle(1));
     }
     for (what, times) in [("deleting", deleted), ("creating", created)] {
         println!(

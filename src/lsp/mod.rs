@@ -695,11 +695,6 @@ pub async fn serve(
     )
     .concurrency_level(1)
     .serve(service);
-    tokio::join!(
-        async move {
-            serve.await;
-            // The framework's end of the output queue closes with it.
-        },
-        write_output
-    );
+    // The framework's end of the output queue closes with it, which ends the writing.
+    tokio::join!(serve, write_output);
 }

@@ -78,7 +78,7 @@ pub fn filtered<R: AsyncRead + Unpin + Send + 'static>(input: R, cancels: Cancel
                 cancels.cancel(&params.token);
                 continue;
             }
-            let header = format!("Content-Length: {length}\r\n\r\n");
+            let header = frame_header(length);
             if writer.write_all(header.as_bytes()).await.is_err()
                 || writer.write_all(&body).await.is_err()
             {
@@ -160,7 +160,7 @@ impl Outgoing {
         };
         match serde_json::to_vec(&body) {
             Ok(body) => {
-                let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+                let mut frame = frame_header(body.len()).into_bytes();
                 frame.extend_from_slice(&body);
                 let _ = self.frames.send(Frame::Bytes(frame));
             }
@@ -188,7 +188,7 @@ pub fn output_queue<W: AsyncWrite + Unpin>(
             let Headers::Length(length) = read_headers(&mut input).await else {
                 break;
             };
-            let mut frame = format!("Content-Length: {length}\r\n\r\n").into_bytes();
+            let mut frame = frame_header(length).into_bytes();
             let start = frame.len();
             frame.resize(start + length, 0);
             if input.read_exact(&mut frame[start..]).await.is_err() {
@@ -202,30 +202,23 @@ pub fn output_queue<W: AsyncWrite + Unpin>(
     };
     let write = async move {
         let mut output = tokio::io::BufWriter::new(output);
-        'frames: while let Some(frame) = rx.recv().await {
-            let mut next = Some(frame);
-            // Everything queued goes out in one flush.
-            while let Some(frame) = next.take() {
-                match frame {
-                    Frame::Bytes(bytes) => {
-                        if output.write_all(&bytes).await.is_err() {
-                            break 'frames;
-                        }
-                    }
-                    Frame::End => {
-                        let _ = output.flush().await;
-                        break 'frames;
-                    }
-                }
-                next = rx.try_recv().ok();
+        while let Some(Frame::Bytes(bytes)) = rx.recv().await {
+            if output.write_all(&bytes).await.is_err() {
+                break;
             }
-            if output.flush().await.is_err() {
+            // Everything queued goes out in one flush.
+            if rx.is_empty() && output.flush().await.is_err() {
                 break;
             }
         }
+        let _ = output.flush().await;
     };
     let task = async move {
         tokio::join!(forward, write);
     };
     (framework_side, outgoing, task)
+}
+
+fn frame_header(length: usize) -> String {
+    format!("Content-Length: {length}\r\n\r\n")
 }

@@ -33,12 +33,7 @@ impl DirCache {
     }
 
     pub fn contains(&self, dir: &Path, name: &str) -> bool {
-        self.list(dir)
-            .is_some_and(|names| names.binary_search_by(|n| n.as_str().cmp(name)).is_ok())
-    }
-
-    pub fn forget(&self, dir: &Path) {
-        self.listings.remove(dir);
+        self.list(dir).is_some_and(|names| holds(&names, name))
     }
 
     /// Forgets the listing of `path`'s parent, and of each folder above it that is not known
@@ -48,11 +43,8 @@ impl DirCache {
         let mut first = true;
         while let (Some(dir), Some(name)) = (child.parent(), child.file_name()) {
             let known = name.to_str().and_then(|name| {
-                self.listings.get(dir).map(|listing| {
-                    listing.as_ref().is_some_and(|names| {
-                        names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
-                    })
-                })
+                let listing = self.listings.get(dir)?;
+                Some(listing.as_ref().is_some_and(|names| holds(names, name)))
             });
             if !first && known == Some(true) {
                 break;
@@ -77,6 +69,11 @@ impl DirCache {
     pub fn clear(&self) {
         self.listings.clear();
     }
+}
+
+/// Whether a sorted listing holds `name`.
+fn holds(names: &[String], name: &str) -> bool {
+    names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
 }
 
 /// Whether the volume holding `dir` ignores letter case.

@@ -165,7 +165,11 @@ impl<'a> RuleContext<'a> {
     /// The loaded modules with an edge to `id`. The answer depends on each of them and on every
     /// edge into `id`, so all are noted.
     pub fn importers(&self, id: FileId) -> &'a [FileId] {
-        let importers = self.graph.importers(id);
+        self.note_importers(id, self.graph.importers(id))
+    }
+
+    /// Notes `id` and its importers as read.
+    fn note_importers(&self, id: FileId, importers: &'a [FileId]) -> &'a [FileId] {
         if let Some(reads) = self.reads.borrow_mut().as_mut() {
             reads.modules.insert(id);
             reads.modules.extend(importers.iter().copied());
@@ -251,12 +255,7 @@ impl<'a> RuleContext<'a> {
     /// The loaded modules that evaluate `id`. Like [`Self::importers`], the answer depends on
     /// each of them and on every edge into `id`, so all are noted.
     pub fn runtime_importers(&self, id: FileId) -> &'a [FileId] {
-        let importers = self.graph.runtime_importers(id);
-        if let Some(reads) = self.reads.borrow_mut().as_mut() {
-            reads.modules.insert(id);
-            reads.modules.extend(importers.iter().copied());
-        }
-        importers
+        self.note_importers(id, self.graph.runtime_importers(id))
     }
 
     /// Every module that a program loading any of `files` also loads: the runtime dependencies

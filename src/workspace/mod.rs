@@ -302,14 +302,20 @@ impl Workspace {
 
     /// The graph side of the workspace, borrowed apart from the resolver.
     fn inserter(&mut self) -> Inserter<'_> {
-        Inserter {
+        self.split().0
+    }
+
+    /// The graph side and the resolving side, borrowed together.
+    fn split(&mut self) -> (Inserter<'_>, &ModuleResolver, &LoadProgress) {
+        let inserter = Inserter {
             graph: &mut self.graph,
             index: self.index.as_mut(),
             filter: &self.filter,
             structure_changed: &mut self.structure_changed,
             previous: &mut self.previous,
             applying: self.applying,
-        }
+        };
+        (inserter, &self.resolver, &self.progress)
     }
 
     /// Puts resolved modules in the graph, then loads the modules their edges reach, until
@@ -362,15 +368,7 @@ impl Workspace {
         /// Small enough that the last chunk's insertion, which nothing overlaps, is short.
         const CHUNK: usize = 512;
         let started = std::time::Instant::now();
-        let (resolver, progress) = (&self.resolver, &self.progress);
-        let mut inserter = Inserter {
-            graph: &mut self.graph,
-            index: self.index.as_mut(),
-            filter: &self.filter,
-            structure_changed: &mut self.structure_changed,
-            previous: &mut self.previous,
-            applying: self.applying,
-        };
+        let (mut inserter, resolver, progress) = self.split();
         let mut next = Vec::new();
         // Members of this batch are being loaded already.
         let mut pending: FxHashSet<FileId> = parsed
