@@ -99,37 +99,150 @@ proptest! {
         };
         let mut ws = Workspace::open_with(std::slice::from_ref(&root), options).expect("workspace opens");
         for op in &ops {
-            match op {
-                Op::Write(f, lines) => {
-                    let path = root.join(FILES[*f]);
-                    let existed = path.exists();
-                    write(&root, FILES[*f], &content(FILES[*f], lines));
-                    ws.apply(if existed { FileChange::Changed(path) } else { FileChange::Created(path) });
-                }
-                Op::Delete(f) => {
-                    let path = root.join(FILES[*f]);
-                    if path.exists() {
-                        std::fs::remove_file(&path).expect("delete");
-                        ws.apply(FileChange::Deleted(path));
-                    }
-                }
-                Op::Rename(a, b) => {
-                    let (from, to) = (root.join(FILES[*a]), root.join(FILES[*b]));
-                    if from.exists() && a != b {
-                        let existed = to.exists();
-                        std::fs::create_dir_all(to.parent().expect("folder")).expect("folder");
-                        std::fs::rename(&from, &to).expect("rename");
-                        ws.apply(FileChange::Deleted(from));
-                        ws.apply(if existed { FileChange::Changed(to) } else { FileChange::Created(to) });
-                    }
-                }
-            }
+            apply_op(&mut ws, &root, op, |_, _, _| {});
         }
         let fresh = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
         let (inc_modules, inc_diags) = picture(&ws, &root);
         let (fresh_modules, fresh_diags) = picture(&fresh, &root);
         prop_assert_eq!(inc_modules, fresh_modules);
         prop_assert_eq!(inc_diags, fresh_diags);
+    }
+}
+
+proptest! {
+    // Cheap cases, and the invalidation mistakes they catch need a few thousand to show.
+    #![proptest_config(ProptestConfig { cases: support::project::cases(1000), ..ProptestConfig::default() })]
+
+    /// The rules' incremental runs (results kept across changes, re-run only where a change can
+    /// reach) give what a run from nothing gives on the same graph, after every step.
+    #[test]
+    fn incremental_rule_runs_equal_a_full_run(
+        initial in prop::collection::vec((0..FILES.len(), prop::collection::vec(0..LINES.len(), 0..6)), 1..6),
+        ops in prop::collection::vec((op(), any::<bool>()), 1..12),
+    ) {
+        use modgraph::rules::{PendingChanges, RuleCache};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root: PathBuf = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        for (f, lines) in &initial {
+            write(&root, FILES[*f], &content(FILES[*f], lines));
+        }
+        let mut ws = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
+        let mut cache = RuleCache::default();
+        let mut pending = PendingChanges::default();
+        pending.run(&ws, &mut cache);
+        // `run_now`: the rules run after this step; else the step's changes add up with the next.
+        for (op, run_now) in &ops {
+            apply_op(&mut ws, &root, op, |change, was_loaded, result| {
+                pending.record(&change, was_loaded, result);
+            });
+            if *run_now {
+                let incremental = pending.run(&ws, &mut cache);
+                let full = modgraph::rules::check(&ws);
+                prop_assert_eq!(describe(&ws, &root, &incremental), describe(&ws, &root, &full), "after {:?}", op);
+            }
+        }
+    }
+}
+
+/// Diagnostics with everything they say, by path.
+fn describe(
+    ws: &Workspace,
+    root: &Path,
+    found: &[modgraph::diagnostic::Diagnostic],
+) -> Vec<String> {
+    let graph = ws.graph();
+    let rel = |id| {
+        graph
+            .path(id)
+            .strip_prefix(root)
+            .unwrap_or(graph.path(id))
+            .display()
+            .to_string()
+    };
+    found
+        .iter()
+        .map(|d| {
+            let related: Vec<String> = d
+                .related
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {:?} {}",
+                        rel(r.location.file),
+                        r.location.span,
+                        r.message
+                    )
+                })
+                .collect();
+            let fixes: Vec<String> = d.fixes.iter().map(|f| f.title.clone()).collect();
+            format!(
+                "{} {} {:?} {:?} {} {related:?} {fixes:?}",
+                rel(d.location.file),
+                d.code,
+                d.severity,
+                d.location.span,
+                d.message
+            )
+        })
+        .collect()
+}
+
+/// Applies one step on disk and through `Workspace::apply`, handing each applied change to
+/// `applied` with whether its path was a loaded module before.
+fn apply_op(
+    ws: &mut Workspace,
+    root: &Path,
+    op: &Op,
+    mut applied: impl FnMut(FileChange, bool, modgraph::workspace::ApplyResult),
+) {
+    let mut apply = |ws: &mut Workspace, change: FileChange| {
+        let (FileChange::Changed(path) | FileChange::Created(path) | FileChange::Deleted(path)) =
+            &change;
+        let was_loaded = ws
+            .graph()
+            .id(path)
+            .is_some_and(|id| ws.graph().is_loaded(id));
+        let result = ws.apply(change.clone());
+        applied(change, was_loaded, result);
+    };
+    match op {
+        Op::Write(f, lines) => {
+            let path = root.join(FILES[*f]);
+            let existed = path.exists();
+            write(root, FILES[*f], &content(FILES[*f], lines));
+            apply(
+                ws,
+                if existed {
+                    FileChange::Changed(path)
+                } else {
+                    FileChange::Created(path)
+                },
+            );
+        }
+        Op::Delete(f) => {
+            let path = root.join(FILES[*f]);
+            if path.exists() {
+                std::fs::remove_file(&path).expect("delete");
+                apply(ws, FileChange::Deleted(path));
+            }
+        }
+        Op::Rename(a, b) => {
+            let (from, to) = (root.join(FILES[*a]), root.join(FILES[*b]));
+            if from.exists() && a != b {
+                let existed = to.exists();
+                std::fs::create_dir_all(to.parent().expect("folder")).expect("folder");
+                std::fs::rename(&from, &to).expect("rename");
+                apply(ws, FileChange::Deleted(from));
+                apply(
+                    ws,
+                    if existed {
+                        FileChange::Changed(to)
+                    } else {
+                        FileChange::Created(to)
+                    },
+                );
+            }
+        }
     }
 }
 

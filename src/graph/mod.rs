@@ -356,6 +356,44 @@ fn patch_reverse(lists: &mut [Vec<FileId>], id: FileId, old: &[FileId], new: &[F
 }
 
 /// The files a module evaluates, sorted, without repeats.
+/// The modules whose importer lists ([`ModuleGraph::importers`],
+/// [`ModuleGraph::runtime_importers`]) differ because one module went from `before` to `now`.
+pub fn importer_lists_touched(before: Option<&Module>, now: Option<&Module>) -> Vec<FileId> {
+    let mut touched = Vec::new();
+    for list in [edge_files, runtime_targets] {
+        let old = before.map(list).unwrap_or_default();
+        let new = now.map(list).unwrap_or_default();
+        // Both sorted: the symmetric difference in one merge.
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) if a == b => {
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), Some(b)) if a < b => {
+                    touched.push(*a);
+                    i += 1;
+                }
+                (Some(_), Some(b)) => {
+                    touched.push(*b);
+                    j += 1;
+                }
+                (Some(a), None) => {
+                    touched.push(*a);
+                    i += 1;
+                }
+                (None, Some(b)) => {
+                    touched.push(*b);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+    }
+    touched
+}
+
 fn runtime_targets(module: &Module) -> Vec<FileId> {
     let mut files: Vec<FileId> = module
         .runtime_edges()

@@ -145,18 +145,10 @@ pub struct Session {
     dirty: bool,
     /// Messages for the user's log, sent with the next outputs.
     log: Vec<(bool, String)>,
-    /// Modules whose content changed since the last diagnostics run.
-    changed_modules: FxHashSet<crate::graph::FileId>,
     /// Texts of files on disk that diagnostics point into, until they change.
     disk_texts: FxHashMap<PathBuf, Arc<str>>,
-    /// Whether files appeared or disappeared since the last publish.
-    files_changed: bool,
-    /// The changed modules as they were at the last publish (`None`: not loaded then).
-    previous_modules: FxHashMap<crate::graph::FileId, Option<crate::graph::Module>>,
-    /// Files appeared or disappeared (or everything was reloaded) since the last run.
-    full_run: bool,
-    /// The graph's structure changed since the last run (not only positions).
-    structure_changed: bool,
+    /// What the next diagnostics run must redo.
+    pending: crate::rules::PendingChanges,
     /// Files whose text may have changed since the last run (positions must be redone).
     touched: FxHashSet<PathBuf>,
     rule_cache: crate::rules::RuleCache,
@@ -202,12 +194,8 @@ impl Session {
             push,
             dirty: false,
             log: Vec::new(),
-            changed_modules: FxHashSet::default(),
-            previous_modules: FxHashMap::default(),
-            files_changed: false,
             disk_texts: FxHashMap::default(),
-            full_run: true,
-            structure_changed: true,
+            pending: crate::rules::PendingChanges::default(),
             touched: FxHashSet::default(),
             rule_cache: crate::rules::RuleCache::default(),
             converted: FxHashMap::default(),
@@ -340,7 +328,7 @@ impl Session {
                     workspace.apply(FileChange::Changed(path.clone()));
                 }
                 self.workspace = Some(workspace);
-                self.full_run = true;
+                self.pending.run_everything();
                 self.rule_cache = crate::rules::RuleCache::default();
                 self.converted.clear();
                 self.disk_texts.clear();
@@ -547,7 +535,7 @@ impl Session {
                                 ws.set_rule_levels(config.rules.clone());
                             }
                             self.rule_cache = crate::rules::RuleCache::default();
-                            self.full_run = true;
+                            self.pending.run_everything();
                             self.config = Some(config);
                         } else {
                             self.config = Some(config);
@@ -618,20 +606,7 @@ impl Session {
             );
             result
         };
-        // Manifests and configuration change how everything resolves: run every rule again.
-        let incremental = !result.rebuilt && !Workspace::resets_resolution(&path);
-        let content_only = matches!(change, FileChange::Changed(_)) && was_loaded && path.exists();
-        self.structure_changed |= result.structure;
-        if incremental {
-            // Files appeared or disappeared: fixes that name files may change anywhere.
-            self.files_changed |= !content_only;
-            self.changed_modules.extend(result.changed);
-            for (id, before) in result.previous {
-                self.previous_modules.entry(id).or_insert(before);
-            }
-        } else {
-            self.full_run = true;
-        }
+        self.pending.record(&change, was_loaded, result);
         self.touched.insert(path);
     }
 
@@ -647,33 +622,18 @@ impl Session {
         let Some(ws) = &self.workspace else {
             return (Vec::new(), None);
         };
-        let changed = std::mem::take(&mut self.changed_modules);
-        let previous = std::mem::take(&mut self.previous_modules);
-        let files_changed = std::mem::take(&mut self.files_changed);
-        let full = std::mem::take(&mut self.full_run);
-        let structure = std::mem::take(&mut self.structure_changed);
         let touched = std::mem::take(&mut self.touched);
         let runtimes_changed = std::mem::take(&mut self.runtimes_changed);
-        if !full && changed.is_empty() && touched.is_empty() && !runtimes_changed {
+        if self.pending.is_empty() && touched.is_empty() && !runtimes_changed {
             return (Vec::new(), None);
         }
         for path in &touched {
             self.content_hashes.remove(path);
         }
         let started = std::time::Instant::now();
-        let mut found = crate::rules::check_incremental(
-            ws,
-            &mut self.rule_cache,
-            (!full).then_some(crate::rules::Changes {
-                modules: &changed,
-                structure,
-                previous: &previous,
-                files_changed,
-            }),
-        );
+        let mut found = self.pending.run(ws, &mut self.rule_cache);
         tracing::debug!(
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            full,
             "rules ran"
         );
         if !self.runtimes.is_empty() {

@@ -162,19 +162,25 @@ impl<'a> RuleContext<'a> {
         self.graph.module(id)
     }
 
-    /// The loaded modules with an edge to `id`. The answer depends on each of them and on every
-    /// edge into `id`, so all are noted.
+    /// The loaded modules with an edge to `id`. The answer depends on every edge into `id`, so
+    /// the list is noted (not the importers' own edges: reading those notes them).
     pub fn importers(&self, id: FileId) -> &'a [FileId] {
         self.note_importers(id, self.graph.importers(id))
     }
 
-    /// Notes `id` and its importers as read.
+    /// Notes that the importer list of `id` was read. The list changes only when an edge into
+    /// `id` appears or disappears, which the runner sees on the importer that changed.
     fn note_importers(&self, id: FileId, importers: &'a [FileId]) -> &'a [FileId] {
         if let Some(reads) = self.reads.borrow_mut().as_mut() {
-            reads.modules.insert(id);
-            reads.modules.extend(importers.iter().copied());
+            reads.importers_of.insert(id);
         }
         importers
+    }
+
+    /// Whether `id` is a loaded workspace module, without noting a read: the runner runs a rule
+    /// again whenever a changed module's origin changed (see [`ScanChange`]).
+    pub fn is_workspace(&self, id: FileId) -> bool {
+        self.graph.module(id).is_some_and(Module::is_workspace)
     }
 
     /// Every loaded module, without noting the reads. A rule that scans must say what it reads
@@ -252,8 +258,7 @@ impl<'a> RuleContext<'a> {
         seen
     }
 
-    /// The loaded modules that evaluate `id`. Like [`Self::importers`], the answer depends on
-    /// each of them and on every edge into `id`, so all are noted.
+    /// The loaded modules that evaluate `id`. Like [`Self::importers`], the list is noted.
     pub fn runtime_importers(&self, id: FileId) -> &'a [FileId] {
         self.note_importers(id, self.graph.runtime_importers(id))
     }
@@ -457,12 +462,14 @@ pub struct ScanChange {
     pub before: Option<Module>,
 }
 
-/// The modules a graph rule's run read through its [`RuleContext`]: the edges and facts of each,
-/// and the importer lists it asked for. The results stay true after a change of any other
-/// module whose edges lead into none of them (the rules runner checks this).
+/// What a graph rule's run read through its [`RuleContext`]: the modules whose edges and facts it
+/// read, and the modules whose importer lists it asked for. The results stay true after a change
+/// of any other module that adds or removes no edge into the second set (the rules runner checks
+/// this).
 #[derive(Default)]
 pub struct Reads {
     pub modules: FxHashSet<FileId>,
+    pub importers_of: FxHashSet<FileId>,
     /// The rule read the graph as a whole: any structural change runs it again.
     pub everything: bool,
 }

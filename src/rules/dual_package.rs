@@ -220,7 +220,7 @@ impl Rule for DualPackage {
                 for (importer, index, target, folder) in entries {
                     // Positions are not part of the scan: read them from the module now.
                     let Some(span) = ctx
-                        .module(importer)
+                        .scan_module(importer)
                         .and_then(|m| package_edges(m).nth(index))
                         .map(|(_, site)| site.span)
                     else {
@@ -301,7 +301,7 @@ impl Rule for DualPackage {
                 )
                 .collect();
             for &(file, span, what) in &all {
-                if !ctx.module(file).is_some_and(|m| m.is_workspace()) {
+                if !ctx.is_workspace(file) {
                     continue;
                 }
                 // This site is a hazard only in a program that also loads the other entry.
@@ -411,16 +411,28 @@ impl SideBits {
     /// evaluates. Up first (a module gets the sides of what it evaluates: it is an ancestor of
     /// them), then down (a module gets the sides of its ancestors: a program that loads an
     /// ancestor loads both).
+    ///
+    /// Both passes read importer lists only, never a module's edges: the edges between modules
+    /// with bits are the ones the up pass saw. So an edit that adds or removes an import of a
+    /// module that leads to no site leaves the result standing without a run.
     fn loaded_with(mut self, ctx: &RuleContext) -> Self {
+        // (importer slot, imported slot) for every runtime edge between two modules with bits.
+        let mut down: Vec<(usize, usize)> = Vec::new();
+        let mut expanded: Vec<bool> = vec![false; self.modules.len()];
         let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
         let mut queued: Vec<bool> = vec![true; self.modules.len()];
         while let Some(slot) = queue.pop_front() {
             queued[slot] = false;
+            let first_visit = !std::mem::replace(&mut expanded[slot], true);
             let id = self.modules[slot];
             for &importer in ctx.runtime_importers(id) {
                 let to = self.slot(importer);
                 if to >= queued.len() {
                     queued.push(false);
+                    expanded.push(false);
+                }
+                if first_visit {
+                    down.push((to, slot));
                 }
                 if self.merge(slot, to) && !queued[to] {
                     queued[to] = true;
@@ -429,19 +441,15 @@ impl SideBits {
             }
         }
         // Every module with bits now is an ancestor of a site; only they can pass sides down.
+        let mut imports: Vec<Vec<usize>> = vec![Vec::new(); self.modules.len()];
+        for (from, to) in down {
+            imports[from].push(to);
+        }
         let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
         let mut queued: Vec<bool> = vec![true; self.modules.len()];
         while let Some(slot) = queue.pop_front() {
             queued[slot] = false;
-            let id = self.modules[slot];
-            for (edge, _) in ctx.runtime_edges(id) {
-                let Some(to) = edge
-                    .target
-                    .module()
-                    .and_then(|t| self.index.get(&t).copied())
-                else {
-                    continue;
-                };
+            for &to in &imports[slot] {
                 if self.merge(slot, to) && !queued[to] {
                     queued[to] = true;
                     queue.push_back(to);
@@ -471,9 +479,7 @@ impl Reached {
         let mut stack = vec![id];
         let mut found = None;
         while let Some(current) = stack.pop() {
-            if self.known.get(&current) == Some(&true)
-                || ctx.module(current).is_some_and(|m| m.is_workspace())
-            {
+            if self.known.get(&current) == Some(&true) || ctx.is_workspace(current) {
                 found = Some(current);
                 break;
             }

@@ -5,9 +5,11 @@
 //! same, old instance. Only fires when the target is certainly ESM (`.mjs`/`.mts`, or
 //! `"type": "module"`).
 
-use super::{Rule, RuleContext, RuleMeta};
+use std::hash::Hash;
+
+use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::graph::{FileId, FormatCertainty, ModuleFormat};
+use crate::graph::{FileId, FormatCertainty, Module, ModuleFormat};
 
 pub struct EsmCacheDelete;
 
@@ -24,6 +26,12 @@ impl Rule for EsmCacheDelete {
 
     fn scope(&self) -> super::Scope {
         super::Scope::Module
+    }
+
+    /// The deleted module's format decides.
+    fn dependency_digest(&self, module: &Module, digest: &mut ScanDigest) {
+        module.format.hash(digest);
+        module.certainty.hash(digest);
     }
 
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {

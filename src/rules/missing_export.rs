@@ -6,15 +6,16 @@
 //! part of the target's export list is unknowable (CommonJS, JSON, a parse failure, an unresolved
 //! `export *`), the rule stays silent.
 
+use std::hash::Hash;
 use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::context::inside_quotes;
-use super::{Rule, RuleContext, RuleMeta};
+use super::{Rule, RuleContext, RuleMeta, ScanDigest};
 use crate::diagnostic::{Diagnostic, Fix, Severity, TextEdit};
 use crate::extract::ImportKind;
-use crate::graph::{FileId, ModuleFormat, Target};
+use crate::graph::{FileId, Module, ModuleFormat, Target};
 use crate::resolve::is_typescript_file;
 
 pub struct MissingExport;
@@ -118,6 +119,25 @@ impl Rule for MissingExport {
 
     fn scope(&self) -> super::Scope {
         super::Scope::Module
+    }
+
+    /// What [`export_names`] reads of a target (its path never changes).
+    fn dependency_digest(&self, module: &Module, digest: &mut ScanDigest) {
+        module.format.hash(digest);
+        module.facts.parsed().hash(digest);
+        let exports = &module.facts.exports;
+        exports.unknowable.hash(digest);
+        for export in &exports.names {
+            export.name.hash(digest);
+        }
+        for &site in &exports.star_sites {
+            module
+                .edges
+                .iter()
+                .find(|e| e.site == site)
+                .map(|e| &e.target)
+                .hash(digest);
+        }
     }
 
     fn check_module(&self, ctx: &RuleContext, id: FileId, out: &mut Vec<Diagnostic>) {

@@ -14,10 +14,12 @@ mod missing_export;
 mod missing_module;
 mod package_copies;
 mod partial_invalidation;
+mod pending;
 pub mod runtime_outdated;
 mod url_variants;
 
 pub use context::RuleContext;
+pub use pending::PendingChanges;
 
 use std::hash::Hasher;
 
@@ -69,6 +71,12 @@ pub trait Rule: Sync {
     /// Diagnostics that need the whole graph (rules of [`Scope::Graph`]: duplicates, cycles).
     /// The graph is read through the context, which notes what the results depend on.
     fn check_graph(&self, _ctx: &RuleContext, _out: &mut Vec<Diagnostic>) {}
+
+    /// Feeds `digest` with what [`Rule::check_module`] reads of a module that the checked
+    /// module imports (directly, or through `export *` chains). When a module changes and no
+    /// module rule's digest of it does, its importers keep their results. Positions need not be
+    /// fed; rules that read only the checked module feed nothing.
+    fn dependency_digest(&self, _module: &Module, _digest: &mut ScanDigest) {}
 
     /// Feeds `state` with everything a graph rule reads from `module` through
     /// [`RuleContext::scan`] or [`RuleContext::scan_workspace`] (reads through the other
@@ -164,7 +172,8 @@ pub fn check_incremental(
     let graph = workspace.graph();
     let modules: Vec<FileId> = match changed.filter(|_| cache.complete) {
         Some(changed) => {
-            let mut affected = affected_by(workspace, changed);
+            let previous = changes.as_ref().map(|c| c.previous);
+            let mut affected = affected_by(workspace, changed, previous);
             if changes.as_ref().is_some_and(|c| c.files_changed) {
                 affected.extend(
                     cache
@@ -248,6 +257,7 @@ pub fn check_incremental(
                 rule = code,
                 elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                 reads = reads.modules.len(),
+                importer_lists = reads.importers_of.len(),
                 "rule ran"
             );
             runs.push((code, GraphRun { found, reads, memo }));
@@ -264,11 +274,12 @@ pub fn check_incremental(
 /// Whether a graph rule's last results are still its results after `changes`.
 ///
 /// Results that point into a changed module can be off, and so can any result when what the
-/// rule scans of a changed module changed (see [`scan_unchanged`]: also a format change,
-/// appearing or disappearing with something to scan). Beyond that, without a structural change
-/// only positions moved. With one, a changed module matters when the rule read it, or when it
-/// imports a module the rule read (before or after: its edge joins or leaves an importer list
-/// the rule read).
+/// rule scans of a changed module changed (see [`scan_unchanged`]: also a format or origin
+/// change, appearing or disappearing with something to scan). Beyond that, without a structural
+/// change only positions moved. With one, a changed module matters when the rule read its edges
+/// or facts, when it adds or removes an edge into a module whose importers the rule asked for,
+/// and when it appeared or disappeared while the rule read the edges of an importer of it (an
+/// edge into a module that is not loaded leads nowhere).
 fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &Changes) -> bool {
     let points_into_changed = run.found.iter().any(|d| {
         changes.modules.contains(&d.location.file)
@@ -287,18 +298,21 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
     if run.reads.everything {
         return false;
     }
-    let read = |id: FileId| run.reads.modules.contains(&id);
-    let leads_into_read = |m: &Module| m.edges.iter().any(|e| e.target.module().is_some_and(read));
+    let reads = &run.reads;
     !changes.modules.iter().any(|id| {
         let before = changes.previous.get(id).and_then(Option::as_ref);
         let now = graph.module(*id);
-        // A module that appeared or disappeared is also linked to what the rule read through
-        // the importers it has.
         let came_or_went = before.is_none() != now.is_none();
-        read(*id)
-            || before.is_some_and(leads_into_read)
-            || now.is_some_and(leads_into_read)
-            || (came_or_went && graph.importers(*id).iter().any(|i| read(*i)))
+        reads.modules.contains(id)
+            || crate::graph::importer_lists_touched(before, now)
+                .iter()
+                .any(|t| reads.importers_of.contains(t))
+            || (came_or_went
+                && (reads.importers_of.contains(id)
+                    || graph
+                        .importers(*id)
+                        .iter()
+                        .any(|i| reads.modules.contains(i))))
     })
 }
 
@@ -386,12 +400,32 @@ fn run_rule(
 }
 
 /// Modules whose module-scope results may change when `changed` changed: the modules
-/// themselves, the modules re-exporting them through `export *` (transitively), and the direct
-/// importers of all of these.
-fn affected_by(workspace: &Workspace, changed: &FxHashSet<FileId>) -> FxHashSet<FileId> {
+/// themselves and, for those that importers see differently now ([`Rule::dependency_digest`]),
+/// the modules re-exporting them through `export *` (transitively) and the direct importers of
+/// all of these.
+fn affected_by(
+    workspace: &Workspace,
+    changed: &FxHashSet<FileId>,
+    previous: Option<&FxHashMap<FileId, Option<Module>>>,
+) -> FxHashSet<FileId> {
     let graph = workspace.graph();
-    let mut reexported: FxHashSet<FileId> = changed.clone();
-    let mut frontier: Vec<FileId> = changed.iter().copied().collect();
+    let module_rules: Vec<&dyn Rule> = RULES
+        .iter()
+        .copied()
+        .filter(|r| r.scope() == Scope::Module)
+        .collect();
+    let seen_differently = |id: &FileId| {
+        let before = previous.and_then(|p| p.get(id));
+        match (before, graph.module(*id)) {
+            (Some(Some(before)), Some(now)) => module_rules
+                .iter()
+                .any(|r| dependency_digest(*r, before) != dependency_digest(*r, now)),
+            _ => true,
+        }
+    };
+    let mut reexported: FxHashSet<FileId> =
+        changed.iter().copied().filter(seen_differently).collect();
+    let mut frontier: Vec<FileId> = reexported.iter().copied().collect();
     while let Some(id) = frontier.pop() {
         for &importer in graph.importers(id) {
             let Some(module) = graph.module(importer) else {
@@ -409,10 +443,17 @@ fn affected_by(workspace: &Workspace, changed: &FxHashSet<FileId>) -> FxHashSet<
         }
     }
     let mut affected = reexported.clone();
+    affected.extend(changed.iter().copied());
     for id in &reexported {
         affected.extend(graph.importers(*id).iter().copied());
     }
     affected
+}
+
+fn dependency_digest(rule: &dyn Rule, module: &Module) -> ScanDigest {
+    let mut digest = ScanDigest::default();
+    rule.dependency_digest(module, &mut digest);
+    digest
 }
 
 fn sort_diagnostics(workspace: &Workspace, out: &mut [Diagnostic]) {
