@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::runtime::client::AgentNotification;
@@ -74,21 +75,18 @@ impl Runtimes {
             return;
         }
         let rescan = self.rescan.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                let _ = rescan.send(());
-            }
-        });
-        match watcher {
-            Ok(mut watcher) => {
-                if let Err(error) = watcher.watch(&self.directory, RecursiveMode::NonRecursive) {
-                    tracing::info!("cannot watch {}: {error}", self.directory.display());
-                }
+        match record_watcher(&self.directory, move |_| {
+            let _ = rescan.send(());
+        }) {
+            Ok(watcher) => {
                 if let Ok(mut slot) = self.watcher.lock() {
                     *slot = Some(watcher);
                 }
             }
-            Err(error) => tracing::info!("cannot watch for runtimes: {error}"),
+            Err(error) => tracing::info!(
+                "cannot watch {} for runtimes: {error}",
+                self.directory.display()
+            ),
         }
     }
 
@@ -253,4 +251,57 @@ fn create_private_dir(directory: &std::path::Path) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(directory)
+}
+
+/// Watches the discovery folder, calling `on_change` with each event that can change what a scan
+/// finds.
+fn record_watcher(
+    dir: &std::path::Path,
+    on_change: impl Fn(&notify::Event) + Send + 'static,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && changes_records(&event.kind)
+        {
+            on_change(&event);
+        }
+    })?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+/// Whether a discovery folder event can add, change or remove a record. Reading the folder is
+/// itself an event (it is opened and closed): a scan must not start the next one.
+fn changes_records(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading the folder (a scan) calls nothing; the creation of a record does.
+    #[test]
+    fn reading_the_discovery_folder_starts_no_scan() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().join("modgraph");
+        create_private_dir(&dir).expect("discovery folder");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _watcher = record_watcher(&dir, move |event| {
+            let _ = tx.send(event.clone());
+        })
+        .expect("watcher");
+        let scanned = discovery::live_records(&dir).expect("scan");
+        assert!(scanned.is_empty());
+        let record = dir.join("1.json");
+        std::fs::write(&record, "{}").expect("write record");
+        // Events arrive in order: the first one passed on must be the record's.
+        let bound = std::time::Duration::from_secs(20);
+        let first = rx.recv_timeout(bound).expect("the record is reported");
+        assert!(first.paths.contains(&record), "{first:?}");
+    }
 }
