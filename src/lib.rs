@@ -1,6 +1,7 @@
 //! modgraph: the module graph of a Node.js workspace, the problems that come from how Node
 //! caches modules, and the tools to see them. See ARCHITECTURE.md for the map.
 
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;

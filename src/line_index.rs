@@ -11,7 +11,7 @@ pub struct LineCol {
 pub struct LineIndex<'t> {
     text: &'t str,
     /// Byte offset of each line start. `\r\n`, `\n` and lone `\r` end lines.
-    starts: std::rc::Rc<[u32]>,
+    starts: std::sync::Arc<[u32]>,
 }
 
 impl<'t> LineIndex<'t> {
@@ -34,7 +34,7 @@ impl<'t> LineIndex<'t> {
     }
 
     /// An index of `text` from line starts computed earlier for the same text.
-    pub fn with_line_starts(text: &'t str, starts: std::rc::Rc<[u32]>) -> Self {
+    pub fn with_line_starts(text: &'t str, starts: std::sync::Arc<[u32]>) -> Self {
         if starts.is_empty() {
             Self::new(text)
         } else {
@@ -42,8 +42,13 @@ impl<'t> LineIndex<'t> {
         }
     }
 
+    /// The line starts, shared, to build an index of the same text later without rescanning.
+    pub fn line_starts(&self) -> std::sync::Arc<[u32]> {
+        self.starts.clone()
+    }
+
     /// The line starts, to build the index again later without rescanning.
-    pub fn into_line_starts(self) -> std::rc::Rc<[u32]> {
+    pub fn into_line_starts(self) -> std::sync::Arc<[u32]> {
         self.starts
     }
 

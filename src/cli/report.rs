@@ -60,7 +60,7 @@ pub struct Positions<'w> {
     base: PathBuf,
     /// Text and line starts of each file with a diagnostic, read once.
     texts: FxHashMap<FileId, String>,
-    indexes: FxHashMap<FileId, std::rc::Rc<[u32]>>,
+    indexes: FxHashMap<FileId, std::sync::Arc<[u32]>>,
 }
 
 impl<'w> Positions<'w> {

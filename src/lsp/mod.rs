@@ -165,7 +165,7 @@ async fn event_loop(
                 if let Some(snapshot) = snapshot
                     && let Ok(mut slot) = fixes.write()
                 {
-                    *slot = snapshot;
+                    crate::background::drop_elsewhere(std::mem::replace(&mut *slot, snapshot));
                 }
                 // The framework drops notifications sent before the `initialize` response;
                 // the client's `initialized` comes after it.
@@ -177,8 +177,12 @@ async fn event_loop(
                 for output in outputs {
                     match output {
                         Output::Publish(p) => {
-                            outgoing.notify::<notification::PublishDiagnostics>(
-                                &PublishDiagnosticsParams::new(p.uri, p.diagnostics, p.version),
+                            outgoing.notify_as::<notification::PublishDiagnostics>(
+                                &PublishParams {
+                                    uri: &p.uri,
+                                    diagnostics: &p.diagnostics,
+                                    version: p.version,
+                                },
                             );
                         }
                         Output::Answer(deliver) => deliver(),
@@ -697,4 +701,13 @@ pub async fn serve(
     .serve(service);
     // The framework's end of the output queue closes with it, which ends the writing.
     tokio::join!(serve, write_output);
+}
+
+/// `PublishDiagnosticsParams`, borrowing the diagnostics the session keeps as published.
+#[derive(serde::Serialize)]
+struct PublishParams<'a> {
+    uri: &'a tower_lsp_server::ls_types::Uri,
+    diagnostics: &'a [tower_lsp_server::ls_types::Diagnostic],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<i32>,
 }

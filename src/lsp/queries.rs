@@ -211,7 +211,11 @@ pub fn workspace_diagnostics(session: &Session) -> WorkspaceDiagnosticReportResu
                     version: session.version_of(path).map(i64::from),
                     full_document_diagnostic_report: FullDocumentDiagnosticReport {
                         result_id: None,
-                        items: session.diagnostics().get(path).cloned().unwrap_or_default(),
+                        items: session
+                            .diagnostics()
+                            .get(path)
+                            .map(|d| d.to_vec())
+                            .unwrap_or_default(),
                     },
                 },
             ))
@@ -222,7 +226,7 @@ pub fn workspace_diagnostics(session: &Session) -> WorkspaceDiagnosticReportResu
 
 pub fn document_diagnostics(session: &Session, uri: &Uri) -> DocumentDiagnosticReportResult {
     let items = convert::path_of(uri)
-        .and_then(|p| session.diagnostics().get(&p).cloned())
+        .and_then(|p| session.diagnostics().get(&p).map(|d| d.to_vec()))
         .unwrap_or_default();
     DocumentDiagnosticReportResult::Report(DocumentDiagnosticReport::Full(
         RelatedFullDocumentDiagnosticReport {

@@ -113,7 +113,8 @@ impl std::fmt::Debug for Query {
 #[derive(Debug)]
 pub struct Publish {
     pub uri: Uri,
-    pub diagnostics: Vec<Diagnostic>,
+    /// Shared with what the session keeps as published.
+    pub diagnostics: Arc<[Diagnostic]>,
     pub version: Option<i32>,
 }
 
@@ -121,7 +122,7 @@ pub struct Publish {
 #[derive(Debug, Default)]
 pub struct FixSnapshot {
     /// Keyed by path: clients differ in how they escape characters in URIs.
-    pub by_path: FxHashMap<PathBuf, Vec<CodeAction>>,
+    pub by_path: FxHashMap<PathBuf, Arc<[CodeAction]>>,
 }
 
 struct Document {
@@ -138,7 +139,7 @@ pub struct Session {
     workspace: Option<Workspace>,
     documents: FxHashMap<PathBuf, Document>,
     /// Current diagnostics of every file that has some.
-    published: FxHashMap<PathBuf, Vec<Diagnostic>>,
+    published: FxHashMap<PathBuf, Arc<[Diagnostic]>>,
     /// Publish on change (push) or only answer requests (pull).
     push: bool,
     /// Something changed since diagnostics were last computed.
@@ -146,7 +147,9 @@ pub struct Session {
     /// Messages for the user's log, sent with the next outputs.
     log: Vec<(bool, String)>,
     /// Texts of files on disk that diagnostics point into, until they change.
-    disk_texts: FxHashMap<PathBuf, Arc<str>>,
+    disk_texts: FxHashMap<PathBuf, DiskText>,
+    /// URIs of files diagnostics were converted for (making one costs more than keeping it).
+    uris: FxHashMap<PathBuf, Uri>,
     /// What the next diagnostics run must redo.
     pending: crate::rules::PendingChanges,
     /// Files whose text may have changed since the last run (positions must be redone).
@@ -171,8 +174,14 @@ struct Converted {
     /// Files the diagnostics mention (their own file and related locations).
     mentions: Vec<PathBuf>,
     uri: Uri,
-    diagnostics: Vec<Diagnostic>,
-    actions: Vec<CodeAction>,
+    diagnostics: Arc<[Diagnostic]>,
+    actions: Arc<[CodeAction]>,
+}
+
+/// A file's text on disk, with its line starts once computed.
+struct DiskText {
+    text: Arc<str>,
+    line_starts: Option<Arc<[u32]>>,
 }
 
 impl Session {
@@ -195,6 +204,7 @@ impl Session {
             dirty: false,
             log: Vec::new(),
             disk_texts: FxHashMap::default(),
+            uris: FxHashMap::default(),
             pending: crate::rules::PendingChanges::default(),
             touched: FxHashSet::default(),
             rule_cache: crate::rules::RuleCache::default(),
@@ -216,7 +226,7 @@ impl Session {
     }
 
     /// Current diagnostics of every file that has some.
-    pub fn diagnostics(&self) -> &FxHashMap<PathBuf, Vec<Diagnostic>> {
+    pub fn diagnostics(&self) -> &FxHashMap<PathBuf, Arc<[Diagnostic]>> {
         &self.published
     }
 
@@ -654,14 +664,16 @@ impl Session {
         // Reuse what is unchanged; collect the rest and the files it mentions.
         let mut next: FxHashMap<PathBuf, Converted> = FxHashMap::default();
         let mut todo: Vec<(PathBuf, Vec<crate::diagnostic::Diagnostic>, Vec<PathBuf>)> = Vec::new();
+        // What is replaced is freed on another thread: a change can replace thousands of them.
+        let mut replaced: Vec<Converted> = Vec::new();
         for (file, source) in by_file {
             let path = graph.path(file).to_path_buf();
-            if let Some(old) = self.converted.remove(&path)
-                && old.source == source
-                && !old.mentions.iter().any(|m| touched.contains(m))
-            {
-                next.insert(path, old);
-                continue;
+            if let Some(old) = self.converted.remove(&path) {
+                if old.source == source && !old.mentions.iter().any(|m| touched.contains(m)) {
+                    next.insert(path, old);
+                    continue;
+                }
+                replaced.push(old);
             }
             let mut mentions: Vec<PathBuf> = source
                 .iter()
@@ -686,20 +698,28 @@ impl Session {
         if self.disk_texts.len() > MAX_DISK_TEXTS {
             self.disk_texts.clear();
         }
-        let mut texts: FxHashMap<PathBuf, Arc<str>> = FxHashMap::default();
+        // (text, its line starts when known, whether it is a disk text)
+        type Text = (Arc<str>, Option<Arc<[u32]>>, bool);
+        let mut texts: FxHashMap<PathBuf, Text> = FxHashMap::default();
         for (_, _, mentions) in &todo {
             for m in mentions {
                 if texts.contains_key(m) {
                     continue;
                 }
                 let text = match self.documents.get(m) {
-                    Some(doc) => Some(Arc::from(doc.text.as_str())),
+                    Some(doc) => Some((Arc::from(doc.text.as_str()), None, false)),
                     None => match self.disk_texts.get(m) {
-                        Some(text) => Some(text.clone()),
+                        Some(disk) => Some((disk.text.clone(), disk.line_starts.clone(), true)),
                         None => std::fs::read_to_string(m).ok().map(|t| {
                             let text: Arc<str> = t.into();
-                            self.disk_texts.insert(m.clone(), text.clone());
-                            text
+                            self.disk_texts.insert(
+                                m.clone(),
+                                DiskText {
+                                    text: text.clone(),
+                                    line_starts: None,
+                                },
+                            );
+                            (text, None, true)
                         }),
                     },
                 };
@@ -710,12 +730,39 @@ impl Session {
         }
         let indexes: FxHashMap<&Path, LineIndex> = texts
             .iter()
-            .map(|(p, t)| (p.as_path(), LineIndex::new(t)))
+            .map(|(p, (text, starts, _))| {
+                let index = match starts {
+                    Some(starts) => LineIndex::with_line_starts(text, starts.clone()),
+                    None => LineIndex::new(text),
+                };
+                (p.as_path(), index)
+            })
             .collect();
+        for (path, (_, starts, on_disk)) in &texts {
+            if *on_disk
+                && starts.is_none()
+                && let (Some(disk), Some(index)) =
+                    (self.disk_texts.get_mut(path), indexes.get(path.as_path()))
+            {
+                disk.line_starts = Some(index.line_starts());
+            }
+        }
         let index_of = |p: &Path| indexes.get(p);
+        if self.uris.len() > MAX_DISK_TEXTS {
+            self.uris.clear();
+        }
         for (path, source, mentions) in todo {
             let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
-            let Some(uri) = client_uri.or_else(|| convert::uri_of(&path)) else {
+            let uri = match client_uri {
+                Some(uri) => Some(uri),
+                None => match self.uris.get(&path) {
+                    Some(uri) => Some(uri.clone()),
+                    None => convert::uri_of(&path).inspect(|uri| {
+                        self.uris.insert(path.clone(), uri.clone());
+                    }),
+                },
+            };
+            let Some(uri) = uri else {
                 continue;
             };
             let mut diagnostics = Vec::new();
@@ -763,8 +810,8 @@ impl Session {
                     source,
                     mentions,
                     uri,
-                    diagnostics,
-                    actions,
+                    diagnostics: diagnostics.into(),
+                    actions: actions.into(),
                 },
             );
         }
@@ -786,15 +833,15 @@ impl Session {
         paths.dedup();
         for path in paths {
             let converted = next.get(&path);
-            let new: &[Diagnostic] = converted.map_or(&[], |c| &c.diagnostics);
+            let new: Arc<[Diagnostic]> =
+                converted.map_or_else(|| Arc::from([]), |c| c.diagnostics.clone());
             // An edited open document always gets a publish with its new version.
             let edited = touched.contains(&path) && self.documents.contains_key(&path);
-            let unchanged = self.published.get(&path).is_some_and(|old| old == new)
+            let unchanged = self.published.get(&path).is_some_and(|old| *old == new)
                 || (new.is_empty() && !self.published.contains_key(&path));
             if unchanged && !edited {
                 continue;
             }
-            let new = new.to_vec();
             let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
             let Some(uri) = client_uri
                 .or_else(|| converted.map(|c| c.uri.clone()))
@@ -822,7 +869,7 @@ impl Session {
                     .insert(path.clone(), converted.actions.clone());
             }
         }
-        self.converted = next;
+        crate::background::drop_elsewhere((std::mem::replace(&mut self.converted, next), replaced));
         (publishes, Some(Arc::new(fixes)))
     }
 }

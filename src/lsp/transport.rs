@@ -142,7 +142,7 @@ pub struct Outgoing {
 }
 
 #[derive(serde::Serialize)]
-struct NotificationBody<'a, P> {
+struct NotificationBody<'a, P: ?Sized> {
     jsonrpc: &'static str,
     method: &'a str,
     params: &'a P,
@@ -150,6 +150,15 @@ struct NotificationBody<'a, P> {
 
 impl Outgoing {
     pub fn notify<N>(&self, params: &N::Params)
+    where
+        N: tower_lsp_server::ls_types::notification::Notification,
+    {
+        self.notify_as::<N>(params);
+    }
+
+    /// [`Self::notify`] with the parameters in another type that serializes the same way (one
+    /// that borrows what the typed parameters would own).
+    pub fn notify_as<N>(&self, params: &impl serde::Serialize)
     where
         N: tower_lsp_server::ls_types::notification::Notification,
     {

@@ -106,24 +106,6 @@ fn resolvers(extra_conditions: &[String]) -> (Resolver, Resolver) {
     (esm, cjs)
 }
 
-/// Drops `value` on a background thread (inline when that thread cannot start).
-fn drop_elsewhere(value: Box<dyn Send>) {
-    static DROPPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Box<dyn Send>>>> =
-        std::sync::OnceLock::new();
-    let sender = DROPPER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Send>>();
-        std::thread::Builder::new()
-            .name("modgraph-drop".into())
-            .spawn(move || rx.into_iter().for_each(drop))
-            .ok()
-            .map(|_| tx)
-    });
-    if let Some(sender) = sender {
-        // Sent back on failure, and dropped here.
-        let _ = sender.send(value);
-    }
-}
-
 impl ModuleResolver {
     pub fn new(extra_conditions: &[String], probe_dir: &Path) -> Self {
         let (esm, cjs) = resolvers(extra_conditions);
@@ -154,7 +136,7 @@ impl ModuleResolver {
             std::mem::replace(&mut self.esm, esm),
             std::mem::replace(&mut self.cjs, cjs),
         );
-        drop_elsewhere(Box::new(old));
+        crate::background::drop_elsewhere(old);
         self.dirs.forget_under(path);
         self.dirs.forget_ancestors(path);
     }

@@ -144,9 +144,9 @@ impl Targets {
 
 #[derive(Default)]
 struct Sides {
-    /// (importer, site span, resolved file)
-    import: Vec<(FileId, Span, FileId)>,
-    require: Vec<(FileId, Span, FileId)>,
+    /// (importer, index among its package imports, resolved file)
+    import: Vec<SideEntry>,
+    require: Vec<SideEntry>,
 }
 
 impl Rule for DualPackage {
@@ -218,21 +218,13 @@ impl Rule for DualPackage {
                     .collect();
                 entries.sort_by(|a, b| ctx.cmp_paths(a.0, b.0).then(a.1.cmp(&b.1)));
                 for (importer, index, target, folder) in entries {
-                    // Positions are not part of the scan: read them from the module now.
-                    let Some(span) = ctx
-                        .scan_module(importer)
-                        .and_then(|m| package_edges(m).nth(index))
-                        .map(|(_, site)| site.span)
-                    else {
-                        continue;
-                    };
                     let sides = by_entry.entry((folder, specifier)).or_default();
                     let list = if side == 0 {
                         &mut sides.import
                     } else {
                         &mut sides.require
                     };
-                    list.push((importer, span, target));
+                    list.push((importer, index, target));
                 }
             }
         }
@@ -289,16 +281,23 @@ impl Rule for DualPackage {
                 short(esm),
                 short(cjs)
             );
+            // Positions are not part of the scan: read them from the modules now.
+            let span_of = |f: FileId, index: usize| {
+                ctx.scan_module(f)
+                    .and_then(|m| package_edges(m).nth(index))
+                    .map(|(_, site)| site.span)
+            };
             let all: Vec<(FileId, Span, &str)> = sides
                 .import
                 .iter()
-                .map(|(f, s, _)| (*f, *s, "imported here (ESM entry)"))
+                .map(|&(f, i, _)| (f, i, "imported here (ESM entry)"))
                 .chain(
                     sides
                         .require
                         .iter()
-                        .map(|(f, s, _)| (*f, *s, "required here (CommonJS entry)")),
+                        .map(|&(f, i, _)| (f, i, "required here (CommonJS entry)")),
                 )
+                .filter_map(|(f, i, what)| Some((f, span_of(f, i)?, what)))
                 .collect();
             for &(file, span, what) in &all {
                 if !ctx.is_workspace(file) {
@@ -417,7 +416,7 @@ impl SideBits {
     /// module that leads to no site leaves the result standing without a run.
     fn loaded_with(mut self, ctx: &RuleContext) -> Self {
         // (importer slot, imported slot) for every runtime edge between two modules with bits.
-        let mut down: Vec<(usize, usize)> = Vec::new();
+        let mut down: Vec<(u32, u32)> = Vec::new();
         let mut expanded: Vec<bool> = vec![false; self.modules.len()];
         let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
         let mut queued: Vec<bool> = vec![true; self.modules.len()];
@@ -432,7 +431,7 @@ impl SideBits {
                     expanded.push(false);
                 }
                 if first_visit {
-                    down.push((to, slot));
+                    down.push((to as u32, slot as u32));
                 }
                 if self.merge(slot, to) && !queued[to] {
                     queued[to] = true;
@@ -441,15 +440,25 @@ impl SideBits {
             }
         }
         // Every module with bits now is an ancestor of a site; only they can pass sides down.
-        let mut imports: Vec<Vec<usize>> = vec![Vec::new(); self.modules.len()];
-        for (from, to) in down {
-            imports[from].push(to);
+        // The edges grouped by importer: `imports[start[s]..start[s + 1]]` are what `s` imports.
+        down.sort_unstable();
+        let mut start: Vec<usize> = Vec::with_capacity(self.modules.len() + 1);
+        let mut at = 0;
+        for slot in 0..=self.modules.len() {
+            while down
+                .get(at)
+                .is_some_and(|&(from, _)| (from as usize) < slot)
+            {
+                at += 1;
+            }
+            start.push(at);
         }
         let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
         let mut queued: Vec<bool> = vec![true; self.modules.len()];
         while let Some(slot) = queue.pop_front() {
             queued[slot] = false;
-            for &to in &imports[slot] {
+            for &(_, to) in &down[start[slot]..start[slot + 1]] {
+                let to = to as usize;
                 if self.merge(slot, to) && !queued[to] {
                     queued[to] = true;
                     queue.push_back(to);

@@ -200,17 +200,19 @@ pub fn check_incremental(
     // Graph rules that must run again, each with its last scan and what changed in it since
     // (the run replaces the scan, so it is handed over, not shared).
     let mut pending = Vec::new();
+    let links = changes.as_ref().map(|c| ChangedLinks::of(graph, c));
     for rule in RULES.iter().filter(|r| r.scope() == Scope::Graph) {
         let code = rule.meta().code;
-        if let (Some(changes), Some(run)) = (&changes, cache.graph.get(code))
-            && cache.complete
-            && still_valid(*rule, run, graph, changes)
-        {
-            continue;
-        }
-        let (memo, delta) = match (&changes, cache.graph.get_mut(code)) {
-            (Some(changes), Some(run)) if cache.complete => {
-                match scan_delta(*rule, graph, changes) {
+        let run = cache.graph.get_mut(code).filter(|_| cache.complete);
+        let (memo, delta) = match (&changes, &links, run) {
+            (Some(changes), Some(links), Some(run)) => {
+                let delta = scan_delta(*rule, graph, changes);
+                if let Some(delta) = &delta
+                    && still_valid(run, delta, links, changes)
+                {
+                    continue;
+                }
+                match delta {
                     Some(delta) => (run.memo.take(), delta),
                     None => (None, Vec::new()),
                 }
@@ -271,16 +273,22 @@ pub fn check_incremental(
     cache.all(workspace)
 }
 
-/// Whether a graph rule's last results are still its results after `changes`.
+/// Whether a graph rule's last results are still its results after `changes`, given the
+/// changed modules whose scanned part differs (`delta`).
 ///
 /// Results that point into a changed module can be off, and so can any result when what the
-/// rule scans of a changed module changed (see [`scan_unchanged`]: also a format or origin
-/// change, appearing or disappearing with something to scan). Beyond that, without a structural
-/// change only positions moved. With one, a changed module matters when the rule read its edges
-/// or facts, when it adds or removes an edge into a module whose importers the rule asked for,
-/// and when it appeared or disappeared while the rule read the edges of an importer of it (an
-/// edge into a module that is not loaded leads nowhere).
-fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &Changes) -> bool {
+/// rule scans of a changed module changed (see [`scan_delta`]: also a format or origin change,
+/// appearing or disappearing with something to scan). Beyond that, without a structural change
+/// only positions moved. With one, a changed module matters when the rule read its edges or
+/// facts, when it adds or removes an edge into a module whose importers the rule asked for, and
+/// when it appeared or disappeared while the rule read the edges of an importer of it (an edge
+/// into a module that is not loaded leads nowhere).
+fn still_valid(
+    run: &GraphRun,
+    delta: &[ScanChange],
+    links: &ChangedLinks,
+    changes: &Changes,
+) -> bool {
     let points_into_changed = run.found.iter().any(|d| {
         changes.modules.contains(&d.location.file)
             || d.related
@@ -289,7 +297,7 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
     });
     // What a rule scans may change without the structure changing (a `delete
     // require.cache[…]` with no import site in it).
-    if points_into_changed || !scan_unchanged(rule, graph, changes) {
+    if points_into_changed || !delta.is_empty() {
         return false;
     }
     if !changes.structure {
@@ -299,27 +307,53 @@ fn still_valid(rule: &dyn Rule, run: &GraphRun, graph: &ModuleGraph, changes: &C
         return false;
     }
     let reads = &run.reads;
-    !changes.modules.iter().any(|id| {
-        let before = changes.previous.get(id).and_then(Option::as_ref);
-        let now = graph.module(*id);
-        let came_or_went = before.is_none() != now.is_none();
-        reads.modules.contains(id)
-            || crate::graph::importer_lists_touched(before, now)
-                .iter()
-                .any(|t| reads.importers_of.contains(t))
-            || (came_or_went
-                && (reads.importers_of.contains(id)
-                    || graph
-                        .importers(*id)
-                        .iter()
-                        .any(|i| reads.modules.contains(i))))
-    })
+    !(changes.modules.iter().any(|id| reads.modules.contains(id))
+        || links
+            .lists_touched
+            .iter()
+            .any(|t| reads.importers_of.contains(t))
+        || links
+            .came_or_went
+            .iter()
+            .any(|id| reads.importers_of.contains(id))
+        || links
+            .importers_of_came_or_went
+            .iter()
+            .any(|i| reads.modules.contains(i)))
 }
 
-/// Whether everything a rule scans is as it was: every changed module's digest, format and
-/// origin (a module that appeared or disappeared must have had nothing to scan).
-fn scan_unchanged(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> bool {
-    scan_delta(rule, graph, changes).is_some_and(|delta| delta.is_empty())
+/// How the changed modules are linked to others, computed once for all graph rules.
+struct ChangedLinks {
+    /// Modules whose importer lists differ (see [`crate::graph::importer_lists_touched`]).
+    lists_touched: FxHashSet<FileId>,
+    /// Changed modules that appeared or disappeared.
+    came_or_went: Vec<FileId>,
+    /// The loaded importers of those.
+    importers_of_came_or_went: FxHashSet<FileId>,
+}
+
+impl ChangedLinks {
+    fn of(graph: &ModuleGraph, changes: &Changes) -> Self {
+        let mut links = Self {
+            lists_touched: FxHashSet::default(),
+            came_or_went: Vec::new(),
+            importers_of_came_or_went: FxHashSet::default(),
+        };
+        for id in changes.modules {
+            let before = changes.previous.get(id).and_then(Option::as_ref);
+            let now = graph.module(*id);
+            links
+                .lists_touched
+                .extend(crate::graph::importer_lists_touched(before, now));
+            if before.is_none() != now.is_none() {
+                links.came_or_went.push(*id);
+                links
+                    .importers_of_came_or_went
+                    .extend(graph.importers(*id).iter().copied());
+            }
+        }
+        links
+    }
 }
 
 /// The changed modules whose scanned part differs ([`scan_unchanged`]), each with what it was
