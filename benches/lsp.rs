@@ -104,7 +104,7 @@ fn main() {
         .map(|f| std::fs::canonicalize(f).expect("folder exists"))
     else {
         eprintln!(
-            "usage: cargo bench --bench lsp -- <workspace folder> [--edits N] [--settles N] [--oxlint PATH]"
+            "usage: cargo bench --bench lsp -- <workspace folder> [--edits N] [--settles N] [--oxlint PATH] [--binary PATH]"
         );
         std::process::exit(2);
     };
@@ -119,7 +119,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
         .max(1);
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph");
+    // `--binary PATH`: another build of the server, to compare two builds in one sitting.
+    let binary = flag("--binary").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph")
+    });
 
     // Pick the files: a leaf (no importers) and the hub (most importers), both with a relative
     // specifier to edit.

@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
+
 use super::context::inside_quotes;
 use super::{Rule, RuleContext, RuleMeta};
 use crate::diagnostic::{Diagnostic, Fix, Severity, TextEdit};
@@ -114,7 +116,56 @@ fn moved_specifier(ctx: &RuleContext, importer: FileId, site: &ImportSite) -> Op
         .rsplit('/')
         .next()
         .filter(|s| !s.is_empty() && *s != "." && *s != "..")?;
-    let mut candidates: Vec<FileId> = Vec::new();
+    // A deleted file leaves the same specifier missing in many importers, often in one folder:
+    // candidates are found once per name, and paths once per pair of folders.
+    let candidates = ctx.scratch(|memo: &mut MovedMemo| memo.candidates.get(last).cloned());
+    let candidates = match candidates {
+        Some(known) => known,
+        None => {
+            let found: std::rc::Rc<[FileId]> = files_named_like(ctx, last)?.into();
+            ctx.scratch(|memo: &mut MovedMemo| {
+                memo.candidates.insert(last.to_string(), found.clone())
+            });
+            found
+        }
+    };
+    let [target] = *candidates
+        .iter()
+        .copied()
+        .filter(|c| *c != importer)
+        .collect::<Vec<_>>()
+    else {
+        return None;
+    };
+    let from = ctx.path(importer).parent()?;
+    let to_dir = ctx.path(target).parent()?;
+    let key = (from.to_path_buf(), to_dir.to_path_buf());
+    let prefix = match ctx.scratch(|memo: &mut MovedMemo| memo.prefixes.get(&key).cloned()) {
+        Some(known) => known?,
+        None => {
+            let prefix = crate::resolve::relative_specifier(from, to_dir);
+            ctx.scratch(|memo: &mut MovedMemo| memo.prefixes.insert(key, prefix.clone()));
+            prefix?
+        }
+    };
+    let mut moved = format!("{prefix}/{last}");
+    if let Some(suffix) = &site.url_suffix {
+        moved.push_str(suffix);
+    }
+    (moved != site.specifier).then_some(moved)
+}
+
+/// What [`moved_specifier`] found in this run.
+#[derive(Default)]
+struct MovedMemo {
+    /// By the specifier's last segment.
+    candidates: FxHashMap<String, std::rc::Rc<[FileId]>>,
+    /// By (importer folder, target folder).
+    prefixes: FxHashMap<(std::path::PathBuf, std::path::PathBuf), Option<String>>,
+}
+
+/// The workspace files a specifier ending in `last` may have meant, sorted.
+fn files_named_like(ctx: &RuleContext, last: &str) -> Option<Vec<FileId>> {
     let has_extension = Path::new(last).extension().is_some();
     let names: Vec<String> = if has_extension {
         let stem = Path::new(last).file_stem()?.to_str()?;
@@ -133,25 +184,11 @@ fn moved_specifier(ctx: &RuleContext, importer: FileId, site: &ImportSite) -> Op
             .map(|ext| format!("{last}.{ext}"))
             .collect()
     };
+    let mut candidates: Vec<FileId> = Vec::new();
     for name in &names {
-        candidates.extend(
-            ctx.workspace_files_named(name)
-                .iter()
-                .copied()
-                .filter(|c| *c != importer),
-        );
+        candidates.extend(ctx.workspace_files_named(name).iter().copied());
     }
     candidates.sort();
     candidates.dedup();
-    let [target] = candidates.as_slice() else {
-        return None;
-    };
-    let from = ctx.path(importer).parent()?;
-    let to_dir = ctx.path(*target).parent()?;
-    let prefix = crate::resolve::relative_specifier(from, to_dir)?;
-    let mut moved = format!("{prefix}/{last}");
-    if let Some(suffix) = &site.url_suffix {
-        moved.push_str(suffix);
-    }
-    (moved != site.specifier).then_some(moved)
+    Some(candidates)
 }

@@ -223,23 +223,31 @@ pub fn check_incremental(
     }
     // Module rules and graph rules read the graph only: they run side by side, each with a
     // context of its own. Results go into the cache in the same order as one after the other.
+    // Modules in chunks, so that the module rules take the other thread too once the graph
+    // rules are done (each chunk has its own context: contexts are not shared across threads).
     let run_module_rules = || {
-        let ctx = RuleContext::new(workspace);
+        use rayon::prelude::*;
         let module_rules: Vec<&dyn Rule> = RULES
             .iter()
             .copied()
             .filter(|r| r.scope() == Scope::Module)
             .collect();
         modules
-            .iter()
-            .map(|id| {
-                let mut found = Vec::new();
-                for rule in &module_rules {
-                    run_rule(workspace, *rule, &mut found, |out| {
-                        rule.check_module(&ctx, *id, out)
-                    });
-                }
-                (*id, found)
+            .par_chunks(64)
+            .flat_map_iter(|chunk| {
+                let ctx = RuleContext::new(workspace);
+                chunk
+                    .iter()
+                    .map(|id| {
+                        let mut found = Vec::new();
+                        for rule in &module_rules {
+                            run_rule(workspace, *rule, &mut found, |out| {
+                                rule.check_module(&ctx, *id, out)
+                            });
+                        }
+                        (*id, found)
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect::<Vec<_>>()
     };
@@ -359,7 +367,6 @@ impl ChangedLinks {
 /// The changed modules whose scanned part differs ([`scan_unchanged`]), each with what it was
 /// before; `None` when a change's previous state is unknown.
 fn scan_delta(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> Option<Vec<ScanChange>> {
-    let nothing_scanned = ScanDigest::default();
     let mut delta = Vec::new();
     for id in changes.modules {
         let before = changes.previous.get(id)?;
@@ -368,10 +375,10 @@ fn scan_delta(rule: &dyn Rule, graph: &ModuleGraph, changes: &Changes) -> Option
                 before.format == now.format
                     && before.certainty == now.certainty
                     && before.origin == now.origin
-                    && scan_digest(rule, before) == scan_digest(rule, now)
+                    && same_digest(|m, d| rule.scan_digest(m, d), before, Some(now))
             }
             (None, Some(module)) | (Some(module), None) => {
-                scan_digest(rule, module) == nothing_scanned
+                same_digest(|m, d| rule.scan_digest(m, d), module, None)
             }
             (None, None) => true,
         };
@@ -401,10 +408,21 @@ impl Hasher for ScanDigest {
     }
 }
 
-fn scan_digest(rule: &dyn Rule, module: &Module) -> ScanDigest {
-    let mut digest = ScanDigest::default();
-    rule.scan_digest(module, &mut digest);
-    digest
+/// Whether `feed` gives `a` and `b` the same digest (`b`: `None` for the digest of nothing).
+/// A change can compare thousands of modules for every rule: the buffers are kept.
+fn same_digest(feed: impl Fn(&Module, &mut ScanDigest), a: &Module, b: Option<&Module>) -> bool {
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(ScanDigest, ScanDigest)> = Default::default();
+    }
+    BUFFERS.with_borrow_mut(|(x, y)| {
+        x.0.clear();
+        y.0.clear();
+        feed(a, x);
+        if let Some(b) = b {
+            feed(b, y);
+        }
+        x == y
+    })
 }
 
 /// Runs one rule through `body` unless it is off, then applies a configured level (which
@@ -453,7 +471,7 @@ fn affected_by(
         match (before, graph.module(*id)) {
             (Some(Some(before)), Some(now)) => module_rules
                 .iter()
-                .any(|r| dependency_digest(*r, before) != dependency_digest(*r, now)),
+                .any(|r| !same_digest(|m, d| r.dependency_digest(m, d), before, Some(now))),
             _ => true,
         }
     };
@@ -482,12 +500,6 @@ fn affected_by(
         affected.extend(graph.importers(*id).iter().copied());
     }
     affected
-}
-
-fn dependency_digest(rule: &dyn Rule, module: &Module) -> ScanDigest {
-    let mut digest = ScanDigest::default();
-    rule.dependency_digest(module, &mut digest);
-    digest
 }
 
 fn sort_diagnostics(workspace: &Workspace, out: &mut [Diagnostic]) {
