@@ -120,9 +120,9 @@ fn main() {
         .unwrap_or(5)
         .max(1);
     // `--binary PATH`: another build of the server, to compare two builds in one sitting.
-    let binary = flag("--binary").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph")
-    });
+    let binary = flag("--binary")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/modgraph"));
 
     // Pick the files: a leaf (no importers) and the hub (most importers), both with a relative
     // specifier to edit.

@@ -251,28 +251,31 @@ pub fn check_incremental(
             })
             .collect::<Vec<_>>()
     };
+    // Graph rules are independent of each other: each runs with a context of its own.
     let run_graph_rules = move || {
-        let ctx = RuleContext::new(workspace);
-        let mut runs = Vec::new();
-        for (rule, memo, delta) in pending {
-            let code = rule.meta().code;
-            let started = std::time::Instant::now();
-            let mut found = Vec::new();
-            ctx.begin_graph_rule(memo, delta);
-            run_rule(workspace, rule, &mut found, |out| {
-                rule.check_graph(&ctx, out)
-            });
-            let (reads, memo) = ctx.end_graph_rule();
-            tracing::debug!(
-                rule = code,
-                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                reads = reads.modules.len(),
-                importer_lists = reads.importers_of.len(),
-                "rule ran"
-            );
-            runs.push((code, GraphRun { found, reads, memo }));
-        }
-        runs
+        use rayon::prelude::*;
+        pending
+            .into_par_iter()
+            .map(|(rule, memo, delta)| {
+                let ctx = RuleContext::new(workspace);
+                let code = rule.meta().code;
+                let started = std::time::Instant::now();
+                let mut found = Vec::new();
+                ctx.begin_graph_rule(memo, delta);
+                run_rule(workspace, rule, &mut found, |out| {
+                    rule.check_graph(&ctx, out)
+                });
+                let (reads, memo) = ctx.end_graph_rule();
+                tracing::debug!(
+                    rule = code,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    reads = reads.modules.len(),
+                    importer_lists = reads.importers_of.len(),
+                    "rule ran"
+                );
+                (code, GraphRun { found, reads, memo })
+            })
+            .collect::<Vec<_>>()
     };
     let (per_module, graph_runs) = rayon::join(run_module_rules, run_graph_rules);
     cache.per_module.extend(per_module);
