@@ -225,30 +225,39 @@ pub fn check_incremental(
     // context of its own. Results go into the cache in the same order as one after the other.
     // Modules in chunks, so that the module rules take the other thread too once the graph
     // rules are done (each chunk has its own context: contexts are not shared across threads).
+    const CHUNK: usize = 64;
+    let module_rules: Vec<&dyn Rule> = RULES
+        .iter()
+        .copied()
+        .filter(|r| r.scope() == Scope::Module)
+        .collect();
+    let check_modules = |chunk: &[FileId]| {
+        let ctx = RuleContext::new(workspace);
+        chunk
+            .iter()
+            .map(|id| {
+                let mut found = Vec::new();
+                for rule in &module_rules {
+                    run_rule(workspace, *rule, &mut found, |out| {
+                        rule.check_module(&ctx, *id, out)
+                    });
+                }
+                (*id, found)
+            })
+            .collect::<Vec<_>>()
+    };
+    // An edit usually leaves one chunk of modules and no graph rule to run: handing that to the
+    // thread pool and waiting for it would cost more than the work.
+    if pending.is_empty() && modules.len() <= CHUNK {
+        cache.per_module.extend(check_modules(&modules));
+        cache.complete = true;
+        return cache.all(workspace);
+    }
     let run_module_rules = || {
         use rayon::prelude::*;
-        let module_rules: Vec<&dyn Rule> = RULES
-            .iter()
-            .copied()
-            .filter(|r| r.scope() == Scope::Module)
-            .collect();
         modules
-            .par_chunks(64)
-            .flat_map_iter(|chunk| {
-                let ctx = RuleContext::new(workspace);
-                chunk
-                    .iter()
-                    .map(|id| {
-                        let mut found = Vec::new();
-                        for rule in &module_rules {
-                            run_rule(workspace, *rule, &mut found, |out| {
-                                rule.check_module(&ctx, *id, out)
-                            });
-                        }
-                        (*id, found)
-                    })
-                    .collect::<Vec<_>>()
-            })
+            .par_chunks(CHUNK)
+            .flat_map_iter(check_modules)
             .collect::<Vec<_>>()
     };
     // Graph rules are independent of each other: each runs with a context of its own.
