@@ -210,14 +210,7 @@ fn apply_op(
             let path = root.join(FILES[*f]);
             let existed = path.exists();
             write(root, FILES[*f], &content(FILES[*f], lines));
-            apply(
-                ws,
-                if existed {
-                    FileChange::Changed(path)
-                } else {
-                    FileChange::Created(path)
-                },
-            );
+            apply(ws, written(path, existed));
         }
         Op::Delete(f) => {
             let path = root.join(FILES[*f]);
@@ -233,16 +226,18 @@ fn apply_op(
                 std::fs::create_dir_all(to.parent().expect("folder")).expect("folder");
                 std::fs::rename(&from, &to).expect("rename");
                 apply(ws, FileChange::Deleted(from));
-                apply(
-                    ws,
-                    if existed {
-                        FileChange::Changed(to)
-                    } else {
-                        FileChange::Created(to)
-                    },
-                );
+                apply(ws, written(to, existed));
             }
         }
+    }
+}
+
+/// The change a write makes: a new file or a changed one.
+fn written(path: PathBuf, existed: bool) -> FileChange {
+    if existed {
+        FileChange::Changed(path)
+    } else {
+        FileChange::Created(path)
     }
 }
 

@@ -331,10 +331,21 @@ impl ModuleGraph {
     }
 }
 
-/// The files a module has edges to, sorted and without repeats.
 /// Moves `id` between reverse-edge lists: out of those of `old` targets, into those of `new`
 /// ones (both sorted, without repeats).
 fn patch_reverse(lists: &mut [Vec<FileId>], id: FileId, old: &[FileId], new: &[FileId]) {
+    sorted_difference(old, new, |gone, file| {
+        if gone {
+            lists[file.index()].retain(|x| *x != id);
+        } else {
+            lists[file.index()].push(id);
+        }
+    });
+}
+
+/// Calls `each(true, f)` for the files only in `old` and `each(false, f)` for those only in
+/// `new`; both sorted, without repeats, so one merge finds them.
+fn sorted_difference(old: &[FileId], new: &[FileId], mut each: impl FnMut(bool, FileId)) {
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {
@@ -343,11 +354,11 @@ fn patch_reverse(lists: &mut [Vec<FileId>], id: FileId, old: &[FileId], new: &[F
                 j += 1;
             }
             (Some(o), n) if n.is_none_or(|n| o < n) => {
-                lists[o.index()].retain(|x| *x != id);
+                each(true, *o);
                 i += 1;
             }
             (_, Some(n)) => {
-                lists[n.index()].push(id);
+                each(false, *n);
                 j += 1;
             }
             _ => break,
@@ -355,7 +366,6 @@ fn patch_reverse(lists: &mut [Vec<FileId>], id: FileId, old: &[FileId], new: &[F
     }
 }
 
-/// The files a module evaluates, sorted, without repeats.
 /// The modules whose importer lists ([`ModuleGraph::importers`],
 /// [`ModuleGraph::runtime_importers`]) differ because one module went from `before` to `now`.
 pub fn importer_lists_touched(before: Option<&Module>, now: Option<&Module>) -> Vec<FileId> {
@@ -363,37 +373,12 @@ pub fn importer_lists_touched(before: Option<&Module>, now: Option<&Module>) -> 
     for list in [edge_files, runtime_targets] {
         let old = before.map(list).unwrap_or_default();
         let new = now.map(list).unwrap_or_default();
-        // Both sorted: the symmetric difference in one merge.
-        let (mut i, mut j) = (0, 0);
-        while i < old.len() || j < new.len() {
-            match (old.get(i), new.get(j)) {
-                (Some(a), Some(b)) if a == b => {
-                    i += 1;
-                    j += 1;
-                }
-                (Some(a), Some(b)) if a < b => {
-                    touched.push(*a);
-                    i += 1;
-                }
-                (Some(_), Some(b)) => {
-                    touched.push(*b);
-                    j += 1;
-                }
-                (Some(a), None) => {
-                    touched.push(*a);
-                    i += 1;
-                }
-                (None, Some(b)) => {
-                    touched.push(*b);
-                    j += 1;
-                }
-                (None, None) => break,
-            }
-        }
+        sorted_difference(&old, &new, |_, file| touched.push(file));
     }
     touched
 }
 
+/// The files a module evaluates, sorted, without repeats.
 fn runtime_targets(module: &Module) -> Vec<FileId> {
     let mut files: Vec<FileId> = module
         .runtime_edges()
@@ -404,6 +389,7 @@ fn runtime_targets(module: &Module) -> Vec<FileId> {
     files
 }
 
+/// The files a module has edges to, sorted and without repeats.
 fn edge_files(module: &Module) -> Vec<FileId> {
     let mut files: Vec<FileId> = module
         .edges
