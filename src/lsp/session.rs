@@ -178,10 +178,10 @@ struct Converted {
     actions: Arc<[CodeAction]>,
 }
 
-/// A file's text on disk, with its line starts once computed.
+/// A file's text on disk, with its line starts.
 struct DiskText {
     text: Arc<str>,
-    line_starts: Option<Arc<[u32]>>,
+    line_starts: Arc<[u32]>,
 }
 
 impl Session {
@@ -698,8 +698,8 @@ impl Session {
         if self.disk_texts.len() > MAX_DISK_TEXTS {
             self.disk_texts.clear();
         }
-        // (text, its line starts when known, whether it is a disk text)
-        type Text = (Arc<str>, Option<Arc<[u32]>>, bool);
+        // (text, its line starts when kept: open documents change with every edit)
+        type Text = (Arc<str>, Option<Arc<[u32]>>);
         let mut texts: FxHashMap<PathBuf, Text> = FxHashMap::default();
         for (_, _, mentions) in &todo {
             for m in mentions {
@@ -707,19 +707,20 @@ impl Session {
                     continue;
                 }
                 let text = match self.documents.get(m) {
-                    Some(doc) => Some((Arc::from(doc.text.as_str()), None, false)),
+                    Some(doc) => Some((Arc::from(doc.text.as_str()), None)),
                     None => match self.disk_texts.get(m) {
-                        Some(disk) => Some((disk.text.clone(), disk.line_starts.clone(), true)),
+                        Some(disk) => Some((disk.text.clone(), Some(disk.line_starts.clone()))),
                         None => std::fs::read_to_string(m).ok().map(|t| {
                             let text: Arc<str> = t.into();
+                            let line_starts = LineIndex::new(&text).line_starts();
                             self.disk_texts.insert(
                                 m.clone(),
                                 DiskText {
                                     text: text.clone(),
-                                    line_starts: None,
+                                    line_starts: line_starts.clone(),
                                 },
                             );
-                            (text, None, true)
+                            (text, Some(line_starts))
                         }),
                     },
                 };
@@ -730,7 +731,7 @@ impl Session {
         }
         let indexes: FxHashMap<&Path, LineIndex> = texts
             .iter()
-            .map(|(p, (text, starts, _))| {
+            .map(|(p, (text, starts))| {
                 let index = match starts {
                     Some(starts) => LineIndex::with_line_starts(text, starts.clone()),
                     None => LineIndex::new(text),
@@ -738,17 +739,8 @@ impl Session {
                 (p.as_path(), index)
             })
             .collect();
-        for (path, (_, starts, on_disk)) in &texts {
-            if *on_disk
-                && starts.is_none()
-                && let (Some(disk), Some(index)) =
-                    (self.disk_texts.get_mut(path), indexes.get(path.as_path()))
-            {
-                disk.line_starts = Some(index.line_starts());
-            }
-        }
         let index_of = |p: &Path| indexes.get(p);
-        if self.uris.len() > MAX_DISK_TEXTS {
+        if self.uris.len() > MAX_KEPT_URIS {
             self.uris.clear();
         }
         for (path, source, mentions) in todo {
@@ -874,11 +866,14 @@ impl Session {
     }
 }
 
-/// The end of an index for the progress; for a cancelled index, a line for the user's log that
-/// says what the diagnostics now cover.
 /// Disk texts kept for converting positions; the cache starts over beyond this.
 const MAX_DISK_TEXTS: usize = 4096;
 
+/// URIs kept for converted files; the cache starts over beyond this.
+const MAX_KEPT_URIS: usize = 4096;
+
+/// The end of an index for the progress; for a cancelled index, a line for the user's log that
+/// says what the diagnostics now cover.
 fn index_message(
     load: &crate::workspace::LoadProgress,
     started: std::time::Instant,
