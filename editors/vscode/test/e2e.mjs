@@ -426,12 +426,14 @@ await step('modgraph: Show Module Graph draws the modules around main.js with th
 });
 
 await step('modgraph: List Attached Runtimes and Show Dependents list the app and the importers', async () => {
+  // From a text editor, as a person runs it: with the graph's webview active, VS Code hands focus
+  // back to the webview after the palette closes, and that late focus closes the quick pick.
+  await openFile('src/greeting.js');
   await runCommand('modgraph: List Attached Runtimes');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: /node \d+/ }).first().waitFor({ timeout: TIMEOUT });
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'app.mjs' }).first().waitFor({ timeout: TIMEOUT });
   await page.keyboard.press('Escape');
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: TIMEOUT });
-  await openFile('src/greeting.js');
   await runCommand('modgraph: Show Dependents');
   const title = page.locator('.quick-input-widget .quick-input-title', { hasText: 'import src/greeting.js' });
   await title.waitFor({ timeout: TIMEOUT });
