@@ -375,3 +375,47 @@ fn removing_an_unknowable_cache_delete_brings_the_partial_invalidation_back() {
     );
     assert_eq!(codes(&found), 1, "deleting a but not b is partial");
 }
+
+/// A graph rule that read a module's facts runs again when only those facts change: here the
+/// module deleted from `require.cache` starts to parse, and nothing about any edge changes.
+#[test]
+fn a_graph_rule_runs_again_when_facts_it_read_change_without_any_edge() {
+    use modgraph::rules::{PendingChanges, RuleCache};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root: PathBuf = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    write(&root, "src/c.js", "import {\n");
+    write(
+        &root,
+        "src/a.mjs",
+        "delete require.cache[require.resolve('./c')];\n",
+    );
+    write(&root, "src/d.ts", "const c = require('./c');\n");
+    let mut ws = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
+    let mut cache = RuleCache::default();
+    let mut pending = PendingChanges::default();
+    let before = pending.run(&ws, &mut cache);
+    assert!(
+        !before
+            .iter()
+            .any(|d| d.code == "stale-import/partial-invalidation"),
+        "a module that does not parse is not judged"
+    );
+    apply_op(
+        &mut ws,
+        &root,
+        &Op::Write(2, vec![]),
+        |change, was_loaded, result| {
+            pending.record(&change, was_loaded, result);
+        },
+    );
+    let incremental = pending.run(&ws, &mut cache);
+    let full = modgraph::rules::check(&ws);
+    assert!(
+        full.iter()
+            .any(|d| d.code == "stale-import/partial-invalidation")
+    );
+    assert_eq!(
+        describe(&ws, &root, &incremental),
+        describe(&ws, &root, &full)
+    );
+}

@@ -298,11 +298,12 @@ pub fn check_incremental(
 ///
 /// Results that point into a changed module can be off, and so can any result when what the
 /// rule scans of a changed module changed (see [`scan_delta`]: also a format or origin change,
-/// appearing or disappearing with something to scan). Beyond that, without a structural change
-/// only positions moved. With one, a changed module matters when the rule read its edges or
-/// facts, when it adds or removes an edge into a module whose importers the rule asked for, and
-/// when it appeared or disappeared while the rule read the edges of an importer of it (an edge
-/// into a module that is not loaded leads nowhere).
+/// appearing or disappearing with something to scan), and so can any result when the rule read
+/// the edges or facts of a changed module: facts change without any edge changing (a module
+/// that parses now). Beyond that, without a structural change only positions moved. With one,
+/// a changed module matters when it adds or removes an edge into a module whose importers the
+/// rule asked for, and when it appeared or disappeared while the rule read the edges of an
+/// importer of it (an edge into a module that is not loaded leads nowhere).
 fn still_valid(
     run: &GraphRun,
     delta: &[ScanChange],
@@ -320,18 +321,19 @@ fn still_valid(
     if points_into_changed || !delta.is_empty() {
         return false;
     }
+    let reads = &run.reads;
+    if (reads.everything && !changes.modules.is_empty())
+        || changes.modules.iter().any(|id| reads.modules.contains(id))
+    {
+        return false;
+    }
     if !changes.structure {
         return true;
     }
-    if run.reads.everything {
-        return false;
-    }
-    let reads = &run.reads;
-    !(changes.modules.iter().any(|id| reads.modules.contains(id))
-        || links
-            .lists_touched
-            .iter()
-            .any(|t| reads.importers_of.contains(t))
+    !(links
+        .lists_touched
+        .iter()
+        .any(|t| reads.importers_of.contains(t))
         || links
             .came_or_went
             .iter()
