@@ -13,6 +13,7 @@ pub use package::{PackageInfo, PackageRoot, package_name as package_name_of, pac
 use std::path::{Path, PathBuf};
 
 use oxc_resolver::{ResolveError, ResolveOptions, Resolver, TsconfigDiscovery};
+use rustc_hash::FxHashMap;
 
 use crate::extract::ImportKind;
 
@@ -44,6 +45,36 @@ pub enum Resolved {
     Unknown,
 }
 
+/// What a resolution depends on: resolutions with equal scopes give equal answers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ResolutionScope<'a> {
+    /// The importer's folder, or the importer where a tsconfig may govern it.
+    base: &'a [u8],
+    class: ImporterClass,
+    conditions: Conditions,
+    specifier: &'a str,
+}
+
+/// The kinds of importer that resolve differently (declaration files, other TypeScript).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum ImporterClass {
+    Declaration,
+    TypeScript,
+    Other,
+}
+
+impl ImporterClass {
+    fn of(importer: &Path) -> Self {
+        if is_declaration_file(importer) {
+            Self::Declaration
+        } else if is_typescript_file(importer) {
+            Self::TypeScript
+        } else {
+            Self::Other
+        }
+    }
+}
+
 /// Which resolver conditions a site uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Conditions {
@@ -72,6 +103,8 @@ pub struct ModuleResolver {
     case_insensitive_fs: bool,
     /// Broken `tsconfig.json`/`package.json` files met while resolving (path → problem).
     pub problems: dashmap::DashMap<PathBuf, String>,
+    /// Folder (path bytes) → whether it holds an entry named `tsconfig.json`.
+    tsconfig_here: dashmap::DashMap<Box<[u8]>, bool>,
 }
 
 fn options(conditions: &[&str], extra: &[String]) -> ResolveOptions {
@@ -116,6 +149,7 @@ impl ModuleResolver {
             dirs: DirCache::default(),
             case_insensitive_fs: case::is_case_insensitive(probe_dir),
             problems: Default::default(),
+            tsconfig_here: Default::default(),
         }
     }
 
@@ -123,6 +157,7 @@ impl ModuleResolver {
     pub fn clear_cache(&self) {
         self.esm.clear_cache();
         self.dirs.clear();
+        self.tsconfig_here.clear();
     }
 
     /// A file or folder appeared or disappeared at `path`: forget the file-system facts that
@@ -139,6 +174,81 @@ impl ModuleResolver {
         crate::background::drop_elsewhere(old);
         self.dirs.forget_under(path);
         self.dirs.forget_ancestors(path);
+        // `path` may be a `tsconfig.json`, or a folder that held or holds some.
+        let at = path.as_os_str().as_encoded_bytes();
+        let parent = path
+            .parent()
+            .filter(|_| path.file_name().is_some_and(|n| n == "tsconfig.json"))
+            .map(|p| p.as_os_str().as_encoded_bytes());
+        self.tsconfig_here.retain(|dir, _| {
+            let under = dir.starts_with(at)
+                && (dir.len() == at.len()
+                    || dir.get(at.len()) == Some(&(std::path::MAIN_SEPARATOR as u8)));
+            !under && Some(&**dir) != parent
+        });
+    }
+
+    /// Resolves many sites (importer, kind, specifier), in parallel, asking oxc_resolver once
+    /// per distinct question: after a file appears or disappears, hundreds of importers in one
+    /// folder often write the same specifier, and each would otherwise cost a cold lookup.
+    pub fn resolve_many(&self, sites: &[(&Path, ImportKind, &str)]) -> Vec<Resolved> {
+        use rayon::prelude::*;
+        let mut free: FxHashMap<&Path, bool> = FxHashMap::default();
+        let mut questions: FxHashMap<ResolutionScope<'_>, usize> = FxHashMap::default();
+        let mut asked: Vec<usize> = Vec::new();
+        let answer_of: Vec<usize> = sites
+            .iter()
+            .enumerate()
+            .map(|(at, &(importer, kind, specifier))| {
+                let dir = importer.parent().unwrap_or(importer);
+                let shared = *free
+                    .entry(dir)
+                    .or_insert_with(|| self.no_tsconfig_governs(dir));
+                let scope = ResolutionScope {
+                    // A tsconfig's `include` and `files` name files: then the file counts.
+                    base: if shared { dir } else { importer }
+                        .as_os_str()
+                        .as_encoded_bytes(),
+                    class: ImporterClass::of(importer),
+                    conditions: Conditions::of(kind),
+                    specifier,
+                };
+                *questions.entry(scope).or_insert_with(|| {
+                    asked.push(at);
+                    asked.len() - 1
+                })
+            })
+            .collect();
+        let answers: Vec<Resolved> = asked
+            .par_iter()
+            .map(|&at| {
+                let (importer, kind, specifier) = sites[at];
+                self.resolve(importer, kind, specifier)
+            })
+            .collect();
+        answer_of
+            .into_iter()
+            .map(|answer| answers[answer].clone())
+            .collect()
+    }
+
+    /// Whether resolution from modules of `dir` cannot depend on which module asks: no
+    /// `tsconfig.json` in it or a folder above it, or `dir` is inside `node_modules` (where
+    /// oxc_resolver looks for none).
+    fn no_tsconfig_governs(&self, dir: &Path) -> bool {
+        if dir.components().any(|c| c.as_os_str() == "node_modules") {
+            return true;
+        }
+        dir.ancestors().all(|folder| {
+            let key = folder.as_os_str().as_encoded_bytes();
+            if let Some(here) = self.tsconfig_here.get(key) {
+                return !*here;
+            }
+            // Anything by that name counts: staying per module is only slower.
+            let here = std::fs::symlink_metadata(folder.join("tsconfig.json")).is_ok();
+            self.tsconfig_here.insert(key.into(), here);
+            !here
+        })
     }
 
     /// Resolves `specifier` as written in `importer` at a site of `kind`.
@@ -346,5 +456,77 @@ mod tests {
         assert_eq!(spec("/p/src", "/p/src").as_deref(), Some("."));
         assert_eq!(spec("/p/src", "/p/src/lib/x").as_deref(), Some("./lib/x"));
         assert_eq!(spec("/p/src/a", "/p/lib/x").as_deref(), Some("../../lib/x"));
+    }
+
+    /// `resolve_many` shares answers between importers of one folder; where a tsconfig's
+    /// `include` tells them apart, or their kind of file does, each keeps its own.
+    #[test]
+    fn resolving_many_answers_what_resolving_each_answers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        let write = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("folder")).expect("folder");
+            std::fs::write(path, text).expect("write");
+        };
+        write(
+            "app/tsconfig.json",
+            r#"{ "compilerOptions": { "paths": { "@x": ["./x.ts"] } }, "include": ["owned.ts"] }"#,
+        );
+        write("app/x.ts", "");
+        write("app/y.d.ts", "");
+        write("lib/z.js", "");
+        write("lib/v.d.ts", "");
+        write(
+            "node_modules/pkg/package.json",
+            r#"{ "exports": { "import": "./m.mjs", "require": "./c.cjs" } }"#,
+        );
+        write("node_modules/pkg/m.mjs", "");
+        write("node_modules/pkg/c.cjs", "");
+        let resolver = ModuleResolver::new(&[], &root);
+        let importers: Vec<PathBuf> = [
+            "app/owned.ts",
+            "app/other.ts",
+            "app/types.d.ts",
+            "app/plain.js",
+            "lib/a.js",
+            "lib/b.js",
+            "lib/t.ts",
+            "lib/types.d.ts",
+        ]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+        let mut sites: Vec<(&Path, ImportKind, &str)> = Vec::new();
+        for importer in &importers {
+            for kind in [ImportKind::Static, ImportKind::Require] {
+                for specifier in [
+                    "@x",
+                    "./y",
+                    "./z",
+                    "../lib/z.js",
+                    "pkg",
+                    "./Z.js",
+                    "./v",
+                    "missing",
+                ] {
+                    sites.push((importer, kind, specifier));
+                }
+            }
+        }
+        let each: Vec<Resolved> = sites
+            .iter()
+            .map(|&(importer, kind, specifier)| resolver.resolve(importer, kind, specifier))
+            .collect();
+        assert_eq!(resolver.resolve_many(&sites), each);
+        // The include tells the two TypeScript modules apart.
+        let owned = resolver.resolve(&importers[0], ImportKind::Static, "@x");
+        let other = resolver.resolve(&importers[1], ImportKind::Static, "@x");
+        assert_eq!(owned, Resolved::File(root.join("app/x.ts")));
+        assert_ne!(owned, other);
+        // A declaration-only module: missing for JavaScript, not for TypeScript.
+        let from_js = resolver.resolve(&importers[4], ImportKind::Static, "./v");
+        let from_ts = resolver.resolve(&importers[6], ImportKind::Static, "./v");
+        assert_eq!((from_js, from_ts), (Resolved::NotFound, Resolved::Unknown));
     }
 }

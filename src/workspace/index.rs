@@ -46,7 +46,8 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn specifier_keys(importer: &Path, specifier: &str, keys: &mut Vec<String>) {
+/// The index keys of `specifier`, written in a module of the folder `base`.
+fn specifier_keys(base: &Path, specifier: &str, keys: &mut Vec<String>) {
     if is_path_specifier(specifier) {
         // The common case needs no path arithmetic: the last segment names the file or folder.
         if let Some(last) = specifier
@@ -57,7 +58,6 @@ fn specifier_keys(importer: &Path, specifier: &str, keys: &mut Vec<String>) {
             keys.push(stem(last));
             return;
         }
-        let base = importer.parent().unwrap_or(Path::new("/"));
         let target = normalize(&base.join(specifier));
         if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
             keys.push(stem(name));
@@ -73,15 +73,15 @@ fn specifier_keys(importer: &Path, specifier: &str, keys: &mut Vec<String>) {
     }
 }
 
-/// Whether `specifier`, written in `importer`, could resolve to `path` or through its folder.
+/// Whether `specifier`, written in a module of the folder `base`, could resolve to `path` or
+/// through its folder.
 /// Relative specifiers are checked lexically (ignoring letter case, for case mismatches): the
 /// target must lie in `path`'s folder, or be that folder (directory imports of `index` files).
 /// Anything else (packages, aliases) may point anywhere.
-fn may_name(importer: &Path, specifier: &str, path: &Path) -> bool {
+fn may_name(base: &Path, specifier: &str, path: &Path) -> bool {
     if !is_path_specifier(specifier) {
         return true;
     }
-    let base = importer.parent().unwrap_or(Path::new("/"));
     let target = normalize(&base.join(specifier));
     let lower = |p: &Path| p.to_string_lossy().to_lowercase();
     let Some(folder) = path.parent() else {
@@ -121,19 +121,21 @@ impl<'a> SiteMatcher<'a> {
         }
     }
 
-    pub fn matches(&self, importer: &Path, specifier: &str) -> bool {
+    /// Whether `specifier`, written in a module of the folder `base`, may name the path. The
+    /// importer's folder is all that counts, so callers can ask once per folder and specifier.
+    pub fn matches(&self, base: &Path, specifier: &str) -> bool {
         let named = match self.keys_match_ascii(specifier) {
             Some(named) => named,
             None => {
                 let mut keys = Vec::with_capacity(2);
-                specifier_keys(importer, specifier, &mut keys);
+                specifier_keys(base, specifier, &mut keys);
                 keys.iter().any(|k| self.keys.contains(k))
             }
         };
         named
-            && match self.folder_match_ascii(importer, specifier) {
+            && match self.folder_match_ascii(base, specifier) {
                 Some(named) => named,
-                None => may_name(importer, specifier, self.path),
+                None => may_name(base, specifier, self.path),
             }
     }
 
@@ -156,7 +158,7 @@ impl<'a> SiteMatcher<'a> {
     }
 
     /// [`may_name`] for an ASCII importer and a `./` or `../` specifier; `None` otherwise.
-    fn folder_match_ascii(&self, importer: &Path, specifier: &str) -> Option<bool> {
+    fn folder_match_ascii(&self, base: &Path, specifier: &str) -> Option<bool> {
         if !is_path_specifier(specifier) {
             return Some(true);
         }
@@ -164,7 +166,7 @@ impl<'a> SiteMatcher<'a> {
             return None;
         }
         let folder = self.folder.as_ref()?;
-        let base = importer.parent()?.to_str()?;
+        let base = base.to_str()?;
         if !base.is_ascii() || !base.starts_with('/') {
             return None;
         }
@@ -234,10 +236,11 @@ impl SpecifierIndex {
         before: Option<&ModuleFacts>,
         after: Option<&ModuleFacts>,
     ) {
+        let base = path.parent().unwrap_or(Path::new("/"));
         let mut keys = Vec::new();
         if let Some(facts) = before {
             for (site, import) in facts.imports.iter().enumerate() {
-                specifier_keys(path, &import.specifier, &mut keys);
+                specifier_keys(base, &import.specifier, &mut keys);
                 for key in keys.drain(..) {
                     if let Some(set) = self.by_key.get_mut(&key) {
                         set.remove(&(id, site as u32));
@@ -250,7 +253,7 @@ impl SpecifierIndex {
         }
         if let Some(facts) = after {
             for (site, import) in facts.imports.iter().enumerate() {
-                specifier_keys(path, &import.specifier, &mut keys);
+                specifier_keys(base, &import.specifier, &mut keys);
                 for key in keys.drain(..) {
                     self.by_key
                         .entry(key)
@@ -280,11 +283,11 @@ mod tests {
     use proptest::prelude::*;
 
     /// What [`SiteMatcher::matches`] answers, by the allocating definitions alone.
-    fn reference(path: &Path, importer: &Path, specifier: &str) -> bool {
+    fn reference(path: &Path, base: &Path, specifier: &str) -> bool {
         let mut keys = Vec::new();
-        specifier_keys(importer, specifier, &mut keys);
+        specifier_keys(base, specifier, &mut keys);
         let path_keys = path_keys(path);
-        keys.iter().any(|k| path_keys.contains(k)) && may_name(importer, specifier, path)
+        keys.iter().any(|k| path_keys.contains(k)) && may_name(base, specifier, path)
     }
 
     fn segment() -> impl Strategy<Value = String> {
@@ -329,13 +332,13 @@ mod tests {
             rest in joined(4),
         ) {
             let path = PathBuf::from(format!("{folder}/{file}"));
-            let importer = PathBuf::from(format!("{importer_dir}/a.js"));
+            let base = PathBuf::from(importer_dir);
             let specifier = format!("{prefix}{rest}");
             let matcher = SiteMatcher::new(&path);
             prop_assert_eq!(
-                matcher.matches(&importer, &specifier),
-                reference(&path, &importer, &specifier),
-                "path {:?}, importer {:?}, specifier {:?}", path, importer, specifier
+                matcher.matches(&base, &specifier),
+                reference(&path, &base, &specifier),
+                "path {:?}, folder {:?}, specifier {:?}", path, base, specifier
             );
         }
     }
@@ -344,10 +347,10 @@ mod tests {
     fn a_site_in_the_folder_of_a_path_is_matched_in_any_letter_case() {
         let path = Path::new("/w/src/Util.ts");
         let matcher = SiteMatcher::new(path);
-        assert!(matcher.matches(Path::new("/w/src/a.js"), "./util.js"));
-        assert!(matcher.matches(Path::new("/w/lib/a.js"), "../SRC/util"));
-        assert!(!matcher.matches(Path::new("/w/lib/a.js"), "./util"));
-        assert!(!matcher.matches(Path::new("/w/src/a.js"), "./other"));
-        assert!(matcher.matches(Path::new("/w/src/a.js"), "@alias/util"));
+        assert!(matcher.matches(Path::new("/w/src"), "./util.js"));
+        assert!(matcher.matches(Path::new("/w/lib"), "../SRC/util"));
+        assert!(!matcher.matches(Path::new("/w/lib"), "./util"));
+        assert!(!matcher.matches(Path::new("/w/src"), "./other"));
+        assert!(matcher.matches(Path::new("/w/src"), "@alias/util"));
     }
 }

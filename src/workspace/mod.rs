@@ -420,7 +420,6 @@ impl Workspace {
         sites: &FxHashMap<FileId, SiteSet>,
         changed: &mut FxHashSet<FileId>,
     ) {
-        use rayon::prelude::*;
         let mut ids: Vec<FileId> = sites
             .keys()
             .copied()
@@ -461,15 +460,23 @@ impl Workspace {
                 ))
             })
             .collect();
+        let questions: Vec<(&Path, crate::extract::ImportKind, &str)> = jobs
+            .iter()
+            .flat_map(|(_, path, facts, which)| {
+                which.iter().filter_map(|i| {
+                    let site = facts.imports.get(*i as usize)?;
+                    Some((path.as_path(), site.kind, site.specifier.as_str()))
+                })
+            })
+            .collect();
+        let mut answers = self.resolver.resolve_many(&questions).into_iter();
         let results: Vec<(FileId, Vec<(u32, Resolved)>)> = jobs
-            .par_iter()
-            .map(|(id, path, facts, which)| {
+            .iter()
+            .map(|(id, _, facts, which)| {
                 let resolved = which
                     .iter()
-                    .filter_map(|i| {
-                        let site = facts.imports.get(*i as usize)?;
-                        Some((*i, self.resolver.resolve(path, site.kind, &site.specifier)))
-                    })
+                    .filter(|i| (**i as usize) < facts.imports.len())
+                    .filter_map(|i| Some((*i, answers.next()?)))
                     .collect();
                 (*id, resolved)
             })
@@ -771,6 +778,8 @@ impl Workspace {
             .as_ref()
             .map(|index| index.candidates(path))
             .unwrap_or_default();
+        // Hundreds of importers in one folder often write the same specifier: ask once.
+        let mut answers: FxHashMap<(&[u8], &str), bool> = FxHashMap::default();
         for (id, site) in candidates {
             let Some(import) = self
                 .graph
@@ -779,7 +788,11 @@ impl Workspace {
             else {
                 continue;
             };
-            if matcher.matches(self.graph.path(id), &import.specifier) {
+            let base = self.graph.path(id).parent().unwrap_or(Path::new("/"));
+            let named = *answers
+                .entry((base.as_os_str().as_encoded_bytes(), &import.specifier))
+                .or_insert_with(|| matcher.matches(base, &import.specifier));
+            if named {
                 add_site(affected, id, site);
             }
         }
