@@ -115,7 +115,8 @@ pub fn check(workspace: &Workspace) -> Vec<Diagnostic> {
 /// Results kept between runs so that a change re-runs only what it can affect.
 #[derive(Default)]
 pub struct RuleCache {
-    /// Module-scope results per workspace module.
+    /// Module-scope results per workspace module, for the modules that have some: every run
+    /// gathers them all, and nearly all modules have none.
     per_module: FxHashMap<FileId, Vec<Diagnostic>>,
     /// Graph-scope results per rule code, with what each run read.
     graph: FxHashMap<&'static str, GraphRun>,
@@ -145,6 +146,19 @@ pub struct Changes<'a> {
 }
 
 impl RuleCache {
+    fn keep_module_results(
+        &mut self,
+        results: impl IntoIterator<Item = (FileId, Vec<Diagnostic>)>,
+    ) {
+        for (id, found) in results {
+            if found.is_empty() {
+                self.per_module.remove(&id);
+            } else {
+                self.per_module.insert(id, found);
+            }
+        }
+    }
+
     /// Every cached diagnostic, sorted.
     fn all(&self, workspace: &Workspace) -> Vec<Diagnostic> {
         let mut out: Vec<Diagnostic> = self
@@ -175,13 +189,7 @@ pub fn check_incremental(
             let previous = changes.as_ref().map(|c| c.previous);
             let mut affected = affected_by(workspace, changed, previous);
             if changes.as_ref().is_some_and(|c| c.files_changed) {
-                affected.extend(
-                    cache
-                        .per_module
-                        .iter()
-                        .filter(|(_, found)| !found.is_empty())
-                        .map(|(id, _)| *id),
-                );
+                affected.extend(cache.per_module.keys().copied());
             }
             let mut affected: Vec<FileId> = affected.into_iter().collect();
             affected.retain(|id| graph.module(*id).is_some_and(|m| m.is_workspace()));
@@ -249,7 +257,7 @@ pub fn check_incremental(
     // An edit usually leaves one chunk of modules and no graph rule to run: handing that to the
     // thread pool and waiting for it would cost more than the work.
     if pending.is_empty() && modules.len() <= CHUNK {
-        cache.per_module.extend(check_modules(&modules));
+        cache.keep_module_results(check_modules(&modules));
         cache.complete = true;
         return cache.all(workspace);
     }
@@ -287,7 +295,7 @@ pub fn check_incremental(
             .collect::<Vec<_>>()
     };
     let (per_module, graph_runs) = rayon::join(run_module_rules, run_graph_rules);
-    cache.per_module.extend(per_module);
+    cache.keep_module_results(per_module);
     cache.graph.extend(graph_runs);
     cache.complete = true;
     cache.all(workspace)
