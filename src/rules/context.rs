@@ -239,6 +239,12 @@ impl<'a> RuleContext<'a> {
         self.graph.workspace_files_named(name)
     }
 
+    /// An upper bound for [`FileId`] indexes, for tables indexed by them. Reads nothing a
+    /// change can make false: ids are never reused.
+    pub fn id_bound(&self) -> usize {
+        self.graph.len()
+    }
+
     /// The package folder and name of a dependency module, from its path alone.
     pub fn package_root(&self, id: FileId) -> Option<PackageRoot> {
         crate::resolve::package_root_of(self.graph.path(id))

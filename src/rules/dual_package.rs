@@ -241,32 +241,43 @@ impl Rule for DualPackage {
         if groups.is_empty() {
             return;
         }
-        let mut above = SideBits::new(groups.len() * 2);
+        let mut loaded = SideBits::new(ctx, groups.len() * 2);
         for (k, (_, _, sides, _, _)) in groups.iter().enumerate() {
             for &(file, _, _) in &sides.import {
-                above.seed(file, 2 * k);
+                loaded.seed(file, 2 * k);
             }
             for &(file, _, _) in &sides.require {
-                above.seed(file, 2 * k + 1);
+                loaded.seed(file, 2 * k + 1);
             }
         }
-        let loaded = above.loaded_with(ctx);
+        let down = loaded.pass_up(ctx);
+        // A site of one side is a hazard when a program that loads it also loads the other
+        // side: a module evaluates (transitively) both. Unless one entry loads the other (a
+        // wrapper): then there is one instance after all.
+        let together = loaded.groups_evaluated_together();
+        let wraps = |from: FileId, to: FileId| {
+            ctx.dependency_closure(&[from], |_, s| s.is_runtime())
+                .contains(&to)
+        };
+        let hazards: Vec<bool> = groups
+            .iter()
+            .enumerate()
+            .map(|(k, &(_, _, _, esm, cjs))| {
+                together[2 * k / 64] & (1 << (2 * k % 64)) != 0
+                    && !wraps(esm, cjs)
+                    && !wraps(cjs, esm)
+            })
+            .collect();
+        if !hazards.contains(&true) {
+            return;
+        }
+        loaded.pass_down(down);
         for (k, (dir, specifier, sides, esm, cjs)) in groups.into_iter().enumerate() {
-            // A site of one side is a hazard when a program that loads it also loads the other
-            // side: a module evaluates (transitively) both.
+            if !hazards[k] {
+                continue;
+            }
             let import_with_require = |f: FileId| loaded.has(f, 2 * k + 1);
             let require_with_import = |f: FileId| loaded.has(f, 2 * k);
-            if !sides.import.iter().any(|&(f, _, _)| import_with_require(f)) {
-                continue;
-            }
-            // A wrapper: one entry loads the other, so there is one instance after all.
-            let wraps = |from: FileId, to: FileId| {
-                ctx.dependency_closure(&[from], |_, s| s.is_runtime())
-                    .contains(&to)
-            };
-            if wraps(esm, cjs) || wraps(cjs, esm) {
-                continue;
-            }
             let name = crate::resolve::package_name_of(specifier)
                 .unwrap_or(specifier)
                 .to_string();
@@ -355,30 +366,41 @@ fn package_edges(module: &Module) -> impl Iterator<Item = (&Edge, &ImportSite)> 
 /// A set of bits per module (one bit per side of each group), for the modules that evaluate
 /// (transitively) an import site of some side. Computing all sides in one pass over those
 /// modules, instead of two ancestor walks per package, makes the rule cost about one walk.
-struct SideBits {
+struct SideBits<'a> {
     words: usize,
-    index: FxHashMap<FileId, usize>,
+    /// `FileId` index → slot, `u32::MAX` for none: a table, as every step looks one up.
+    slot_of: Vec<u32>,
     modules: Vec<FileId>,
+    /// The runtime importers of each slot's module, read once.
+    importers: Vec<Option<&'a [FileId]>>,
     bits: Vec<u64>,
 }
 
-impl SideBits {
-    fn new(sides: usize) -> Self {
+impl<'a> SideBits<'a> {
+    fn new(ctx: &RuleContext<'a>, sides: usize) -> Self {
         Self {
             words: sides.div_ceil(64),
-            index: FxHashMap::default(),
+            slot_of: vec![u32::MAX; ctx.id_bound()],
             modules: Vec::new(),
+            importers: Vec::new(),
             bits: Vec::new(),
         }
     }
 
     fn slot(&mut self, id: FileId) -> usize {
-        let words = self.words;
-        *self.index.entry(id).or_insert_with(|| {
-            self.modules.push(id);
-            self.bits.extend(std::iter::repeat_n(0, words));
-            self.modules.len() - 1
-        })
+        match self.slot_of.get(id.index()) {
+            Some(&slot) if slot != u32::MAX => slot as usize,
+            _ => {
+                let slot = self.modules.len();
+                if let Some(entry) = self.slot_of.get_mut(id.index()) {
+                    *entry = slot as u32;
+                }
+                self.modules.push(id);
+                self.importers.push(None);
+                self.bits.extend(std::iter::repeat_n(0, self.words));
+                slot
+            }
+        }
     }
 
     fn seed(&mut self, id: FileId, bit: usize) {
@@ -387,9 +409,12 @@ impl SideBits {
     }
 
     fn has(&self, id: FileId, bit: usize) -> bool {
-        self.index
-            .get(&id)
-            .is_some_and(|slot| self.bits[slot * self.words + bit / 64] & (1 << (bit % 64)) != 0)
+        self.slot_of
+            .get(id.index())
+            .filter(|slot| **slot != u32::MAX)
+            .is_some_and(|&slot| {
+                self.bits[slot as usize * self.words + bit / 64] & (1 << (bit % 64)) != 0
+            })
     }
 
     /// ORs the bits of `from` into `to`; whether `to` gained any.
@@ -406,32 +431,35 @@ impl SideBits {
         gained
     }
 
-    /// From the seeded sites: for every module, the sides that a module evaluating it also
-    /// evaluates. Up first (a module gets the sides of what it evaluates: it is an ancestor of
-    /// them), then down (a module gets the sides of its ancestors: a program that loads an
-    /// ancestor loads both).
+    /// From the seeded sites, up: every module gets the sides of what it evaluates (it is an
+    /// ancestor of them). Returns the runtime edges between modules with bits, as (importer
+    /// slot, imported slot), for [`Self::pass_down`].
     ///
     /// Both passes read importer lists only, never a module's edges: the edges between modules
-    /// with bits are the ones the up pass saw. So an edit that adds or removes an import of a
+    /// with bits are the ones this pass saw. So an edit that adds or removes an import of a
     /// module that leads to no site leaves the result standing without a run.
-    fn loaded_with(mut self, ctx: &RuleContext) -> Self {
-        // (importer slot, imported slot) for every runtime edge between two modules with bits.
+    fn pass_up(&mut self, ctx: &RuleContext<'a>) -> Vec<(u32, u32)> {
         let mut down: Vec<(u32, u32)> = Vec::new();
-        let mut expanded: Vec<bool> = vec![false; self.modules.len()];
         let mut queue: std::collections::VecDeque<usize> = (0..self.modules.len()).collect();
         let mut queued: Vec<bool> = vec![true; self.modules.len()];
         while let Some(slot) = queue.pop_front() {
             queued[slot] = false;
-            let first_visit = !std::mem::replace(&mut expanded[slot], true);
-            let id = self.modules[slot];
-            for &importer in ctx.runtime_importers(id) {
+            let importers = match self.importers[slot] {
+                Some(known) => known,
+                None => {
+                    let read = ctx.runtime_importers(self.modules[slot]);
+                    self.importers[slot] = Some(read);
+                    for &importer in read {
+                        let to = self.slot(importer);
+                        down.push((to as u32, slot as u32));
+                    }
+                    read
+                }
+            };
+            for &importer in importers {
                 let to = self.slot(importer);
                 if to >= queued.len() {
-                    queued.push(false);
-                    expanded.push(false);
-                }
-                if first_visit {
-                    down.push((to as u32, slot as u32));
+                    queued.resize(to + 1, false);
                 }
                 if self.merge(slot, to) && !queued[to] {
                     queued[to] = true;
@@ -439,8 +467,27 @@ impl SideBits {
                 }
             }
         }
-        // Every module with bits now is an ancestor of a site; only they can pass sides down.
-        // The edges grouped by importer: `imports[start[s]..start[s + 1]]` are what `s` imports.
+        down
+    }
+
+    /// The groups (bit pairs `2k`, `2k + 1`) whose two sides some module evaluates together.
+    /// After [`Self::pass_up`], a site of one side is loaded with the other side exactly when
+    /// such a module is above it: no such module, no hazard.
+    fn groups_evaluated_together(&self) -> Vec<u64> {
+        let mut together = vec![0u64; self.words];
+        for chunk in self.bits.chunks_exact(self.words.max(1)) {
+            for (word, bits) in together.iter_mut().zip(chunk) {
+                // Bit `2k` set where both `2k` and `2k + 1` are.
+                *word |= bits & (bits >> 1) & 0x5555_5555_5555_5555;
+            }
+        }
+        together
+    }
+
+    /// Down the edges of [`Self::pass_up`]: every module gets the sides of its ancestors (a
+    /// program that loads an ancestor loads both).
+    fn pass_down(&mut self, mut down: Vec<(u32, u32)>) {
+        // The edges grouped by importer: `down[start[s]..start[s + 1]]` are what `s` imports.
         down.sort_unstable();
         let mut start: Vec<usize> = Vec::with_capacity(self.modules.len() + 1);
         let mut at = 0;
@@ -465,7 +512,6 @@ impl SideBits {
                 }
             }
         }
-        self
     }
 }
 
