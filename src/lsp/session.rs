@@ -739,10 +739,12 @@ impl Session {
                 (p.as_path(), index)
             })
             .collect();
-        let index_of = |p: &Path| indexes.get(p);
         if self.uris.len() > MAX_KEPT_URIS {
             self.uris.clear();
         }
+        // URIs first (kept across runs), then the conversions side by side: a file that
+        // disappears can leave diagnostics in hundreds of importers.
+        let mut with_uris = Vec::with_capacity(todo.len());
         for (path, source, mentions) in todo {
             let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
             let uri = match client_uri {
@@ -754,58 +756,35 @@ impl Session {
                     }),
                 },
             };
-            let Some(uri) = uri else {
-                continue;
-            };
-            let mut diagnostics = Vec::new();
-            let mut actions = Vec::new();
-            for d in &source {
-                let Some(lsp) =
-                    convert::diagnostic(d, |f| graph.path(f).to_path_buf(), index_of, encoding)
-                else {
-                    continue;
-                };
-                if let Some(index) = indexes.get(path.as_path()) {
-                    for fix in &d.fixes {
-                        let edits: Vec<TextEdit> = fix
-                            .edits
-                            .iter()
-                            .filter(|e| e.location.file == d.location.file)
-                            .map(|e| TextEdit {
-                                range: convert::range(index, e.location.span, encoding),
-                                new_text: e.new_text.clone(),
-                            })
-                            .collect();
-                        let mut changes = std::collections::HashMap::new();
-                        changes.insert(uri.clone(), edits);
-                        actions.push(CodeAction {
-                            title: fix.title.clone(),
-                            kind: Some(CodeActionKind::QUICKFIX),
-                            diagnostics: Some(vec![lsp.clone()]),
-                            edit: Some(WorkspaceEdit {
-                                changes: Some(changes),
-                                ..WorkspaceEdit::default()
-                            }),
-                            is_preferred: Some(true),
-                            ..CodeAction::default()
-                        });
-                    }
-                }
-                if d.code == crate::rules::runtime_outdated::CODE {
-                    actions.push(reload_action(lsp.clone()));
-                }
-                diagnostics.push(lsp);
+            if let Some(uri) = uri {
+                with_uris.push((path, source, mentions, uri));
             }
-            next.insert(
-                path,
-                Converted {
-                    source,
-                    mentions,
-                    uri,
-                    diagnostics: diagnostics.into(),
-                    actions: actions.into(),
-                },
-            );
+        }
+        let convert_one = |(path, source, mentions, uri): (
+            PathBuf,
+            Vec<crate::diagnostic::Diagnostic>,
+            Vec<PathBuf>,
+            Uri,
+        )| {
+            let (diagnostics, actions) =
+                convert_file(&path, &source, &uri, graph, &indexes, encoding);
+            let converted = Converted {
+                source,
+                mentions,
+                uri,
+                diagnostics: diagnostics.into(),
+                actions: actions.into(),
+            };
+            (path, converted)
+        };
+        // An edit converts a file or two: the thread pool would cost more than it saves.
+        if with_uris.len() < 32 {
+            next.extend(with_uris.into_iter().map(convert_one));
+        } else {
+            use rayon::prelude::*;
+            let converted: Vec<(PathBuf, Converted)> =
+                with_uris.into_par_iter().map(convert_one).collect();
+            next.extend(converted);
         }
         tracing::debug!(
             files = files_to_convert,
@@ -912,6 +891,57 @@ fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent, encod
 
 /// The quick fix of `stale-import/runtime-outdated`: reload everything outdated in the attached
 /// processes (an import site's own file is not what changed).
+/// One file's diagnostics and quick fixes in LSP terms.
+fn convert_file(
+    path: &Path,
+    source: &[crate::diagnostic::Diagnostic],
+    uri: &Uri,
+    graph: &crate::graph::ModuleGraph,
+    indexes: &FxHashMap<&Path, LineIndex>,
+    encoding: Encoding,
+) -> (Vec<Diagnostic>, Vec<CodeAction>) {
+    let index_of = |p: &Path| indexes.get(p);
+    let mut diagnostics = Vec::new();
+    let mut actions = Vec::new();
+    for d in source {
+        let Some(lsp) = convert::diagnostic(d, |f| graph.path(f).to_path_buf(), index_of, encoding)
+        else {
+            continue;
+        };
+        if let Some(index) = indexes.get(path) {
+            for fix in &d.fixes {
+                let edits: Vec<TextEdit> = fix
+                    .edits
+                    .iter()
+                    .filter(|e| e.location.file == d.location.file)
+                    .map(|e| TextEdit {
+                        range: convert::range(index, e.location.span, encoding),
+                        new_text: e.new_text.clone(),
+                    })
+                    .collect();
+                let mut changes = std::collections::HashMap::new();
+                changes.insert(uri.clone(), edits);
+                actions.push(CodeAction {
+                    title: fix.title.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![lsp.clone()]),
+                    edit: Some(WorkspaceEdit {
+                        changes: Some(changes),
+                        ..WorkspaceEdit::default()
+                    }),
+                    is_preferred: Some(true),
+                    ..CodeAction::default()
+                });
+            }
+        }
+        if d.code == crate::rules::runtime_outdated::CODE {
+            actions.push(reload_action(lsp.clone()));
+        }
+        diagnostics.push(lsp);
+    }
+    (diagnostics, actions)
+}
+
 fn reload_action(diagnostic: Diagnostic) -> CodeAction {
     CodeAction {
         title: "Reload the outdated subgraph in the attached Node process".into(),
