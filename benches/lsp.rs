@@ -166,6 +166,7 @@ fn main() {
     );
 
     let mut client = Client::start_program(&binary, &["lsp"], &folder);
+    client.keep_history = false;
     let init = json!({ "processId": null, "rootUri": uri(&folder), "workspaceFolders": [{ "uri": uri(&folder), "name": "w" }], "capabilities": { "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } } });
     client.request("initialize", init);
     let started = Instant::now();
@@ -231,6 +232,7 @@ fn main() {
 
     if let Some(oxlint) = flag("--oxlint") {
         let mut peer = Client::start_program(Path::new(&oxlint), &["--lsp"], &folder);
+        peer.keep_history = false;
         let init = json!({ "processId": null, "rootUri": uri(&folder), "workspaceFolders": [{ "uri": uri(&folder), "name": "w" }], "capabilities": {}, "initializationOptions": [{ "workspaceUri": uri(&folder), "options": { "run": "onType" } }] });
         peer.request("initialize", init);
         let started = Instant::now();

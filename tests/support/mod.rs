@@ -30,6 +30,9 @@ pub struct LspClient {
     pub notifications: Vec<Value>,
     /// Every request and notification from the server, in order.
     pub messages: Vec<Value>,
+    /// Whether `notifications` and `messages` keep what arrives. A benchmark turns this off:
+    /// an editor does not copy every message it reads.
+    pub keep_history: bool,
 }
 
 fn read_message(reader: &mut impl BufRead) -> Option<Value> {
@@ -145,6 +148,7 @@ impl LspClient {
             diagnostics: HashMap::new(),
             notifications: Vec::new(),
             messages: Vec::new(),
+            keep_history: true,
         }
     }
 
@@ -170,8 +174,8 @@ impl LspClient {
     }
 
     /// Handles one incoming message; returns it when it is a response.
-    fn take(&mut self, message: Value) -> Option<Value> {
-        if message.get("method").is_some() {
+    fn take(&mut self, mut message: Value) -> Option<Value> {
+        if message.get("method").is_some() && self.keep_history {
             self.messages.push(message.clone());
         }
         if message.get("method").is_some() && message.get("id").is_some() {
@@ -193,13 +197,16 @@ impl LspClient {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                let list = message["params"]["diagnostics"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                let list = match &mut message["params"]["diagnostics"] {
+                    Value::Array(list) if !self.keep_history => std::mem::take(list),
+                    Value::Array(list) => list.clone(),
+                    _ => Vec::new(),
+                };
                 self.diagnostics.insert(uri, list);
             }
-            self.notifications.push(message);
+            if self.keep_history {
+                self.notifications.push(message);
+            }
             return None;
         }
         Some(message)
