@@ -103,8 +103,9 @@ pub struct ModuleResolver {
     case_insensitive_fs: bool,
     /// Broken `tsconfig.json`/`package.json` files met while resolving (path → problem).
     pub problems: dashmap::DashMap<PathBuf, String>,
-    /// Folder (path bytes) → whether it holds an entry named `tsconfig.json`.
-    tsconfig_here: dashmap::DashMap<Box<[u8]>, bool>,
+    /// Folder (path bytes) → whether no `tsconfig.json` can govern its modules (see
+    /// [`Self::no_tsconfig_governs`]).
+    tsconfig_free: dashmap::DashMap<Box<[u8]>, bool>,
 }
 
 fn options(conditions: &[&str], extra: &[String]) -> ResolveOptions {
@@ -149,7 +150,7 @@ impl ModuleResolver {
             dirs: DirCache::default(),
             case_insensitive_fs: case::is_case_insensitive(probe_dir),
             problems: Default::default(),
-            tsconfig_here: Default::default(),
+            tsconfig_free: Default::default(),
         }
     }
 
@@ -157,7 +158,7 @@ impl ModuleResolver {
     pub fn clear_cache(&self) {
         self.esm.clear_cache();
         self.dirs.clear();
-        self.tsconfig_here.clear();
+        self.tsconfig_free.clear();
     }
 
     /// A file or folder appeared or disappeared at `path`: forget the file-system facts that
@@ -174,17 +175,17 @@ impl ModuleResolver {
         crate::background::drop_elsewhere(old);
         self.dirs.forget_under(path);
         self.dirs.forget_ancestors(path);
-        // `path` may be a `tsconfig.json`, or a folder that held or holds some.
-        let at = path.as_os_str().as_encoded_bytes();
-        let parent = path
-            .parent()
-            .filter(|_| path.file_name().is_some_and(|n| n == "tsconfig.json"))
-            .map(|p| p.as_os_str().as_encoded_bytes());
-        self.tsconfig_here.retain(|dir, _| {
-            let under = dir.starts_with(at)
+        // `path` may be a folder that held or holds a `tsconfig.json`; a `tsconfig.json`
+        // itself concerns every folder under its own.
+        let top = match path.parent() {
+            Some(parent) if path.file_name().is_some_and(|n| n == "tsconfig.json") => parent,
+            _ => path,
+        };
+        let at = top.as_os_str().as_encoded_bytes();
+        self.tsconfig_free.retain(|dir, _| {
+            !(dir.starts_with(at)
                 && (dir.len() == at.len()
-                    || dir.get(at.len()) == Some(&(std::path::MAIN_SEPARATOR as u8)));
-            !under && Some(&**dir) != parent
+                    || dir.get(at.len()) == Some(&(std::path::MAIN_SEPARATOR as u8))))
         });
     }
 
@@ -234,21 +235,23 @@ impl ModuleResolver {
 
     /// Whether resolution from modules of `dir` cannot depend on which module asks: no
     /// `tsconfig.json` in it or a folder above it, or `dir` is inside `node_modules` (where
-    /// oxc_resolver looks for none).
+    /// oxc_resolver looks for none). Then oxc_resolver's per-file tsconfig lookup is skipped.
     fn no_tsconfig_governs(&self, dir: &Path) -> bool {
-        if dir.components().any(|c| c.as_os_str() == "node_modules") {
-            return true;
+        let key = dir.as_os_str().as_encoded_bytes();
+        if let Some(free) = self.tsconfig_free.get(key) {
+            return *free;
         }
-        dir.ancestors().all(|folder| {
-            let key = folder.as_os_str().as_encoded_bytes();
-            if let Some(here) = self.tsconfig_here.get(key) {
-                return !*here;
-            }
-            // Anything by that name counts: staying per module is only slower.
-            let here = std::fs::symlink_metadata(folder.join("tsconfig.json")).is_ok();
-            self.tsconfig_here.insert(key.into(), here);
-            !here
-        })
+        let free = if dir.components().any(|c| c.as_os_str() == "node_modules") {
+            true
+        } else {
+            // Anything by that name counts: resolving per module is only slower.
+            std::fs::symlink_metadata(dir.join("tsconfig.json")).is_err()
+                && dir
+                    .parent()
+                    .is_none_or(|parent| self.no_tsconfig_governs(parent))
+        };
+        self.tsconfig_free.insert(key.into(), free);
+        free
     }
 
     /// Resolves `specifier` as written in `importer` at a site of `kind`.
@@ -270,7 +273,7 @@ impl ModuleResolver {
         let result = if is_declaration {
             resolver.resolve_dts(importer, specifier)
         } else {
-            resolver.resolve_file(importer, specifier)
+            self.resolve_from(resolver, importer, specifier)
         };
         match result {
             Ok(resolution) => {
@@ -297,6 +300,20 @@ impl ModuleResolver {
         }
     }
 
+    /// `resolve_file`, without its lookup of the importer's tsconfig where none can govern it
+    /// (the same answer: that lookup finds nothing there, and costs one per module).
+    fn resolve_from(
+        &self,
+        resolver: &Resolver,
+        importer: &Path,
+        specifier: &str,
+    ) -> Result<oxc_resolver::Resolution, ResolveError> {
+        match importer.parent() {
+            Some(dir) if self.no_tsconfig_governs(dir) => resolver.resolve(dir, specifier),
+            _ => resolver.resolve_file(importer, specifier),
+        }
+    }
+
     fn not_found(
         &self,
         resolver: &Resolver,
@@ -305,7 +322,7 @@ impl ModuleResolver {
         is_declaration: bool,
     ) -> Resolved {
         if let Some(corrected) = case::correct_case(&self.dirs, importer, specifier)
-            && let Ok(resolution) = resolver.resolve_file(importer, &corrected)
+            && let Ok(resolution) = self.resolve_from(resolver, importer, &corrected)
         {
             return Resolved::CaseMismatch {
                 corrected,
@@ -370,6 +387,12 @@ impl ModuleResolver {
     /// Whether a `compilerOptions.paths` pattern of the importer's tsconfig matches (or the
     /// tsconfig cannot be read): then a failed bare specifier is an alias problem, not certain.
     fn maybe_tsconfig_alias(&self, importer: &Path, specifier: &str) -> bool {
+        if importer
+            .parent()
+            .is_some_and(|dir| self.no_tsconfig_governs(dir))
+        {
+            return false;
+        }
         let Ok(tsconfig) = self.esm.find_tsconfig(importer) else {
             return true;
         };
@@ -528,5 +551,32 @@ mod tests {
         let from_js = resolver.resolve(&importers[4], ImportKind::Static, "./v");
         let from_ts = resolver.resolve(&importers[6], ImportKind::Static, "./v");
         assert_eq!((from_js, from_ts), (Resolved::NotFound, Resolved::Unknown));
+    }
+
+    /// A folder known to have no tsconfig gets one: its modules resolve with it once the layout
+    /// change is told.
+    #[test]
+    fn a_tsconfig_that_appears_governs_the_folders_under_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        std::fs::create_dir_all(root.join("app/src")).expect("folder");
+        std::fs::write(root.join("app/x.ts"), "").expect("write");
+        let importer = root.join("app/src/a.ts");
+        let mut resolver = ModuleResolver::new(&[], &root);
+        assert_ne!(
+            resolver.resolve(&importer, ImportKind::Static, "@x"),
+            Resolved::File(root.join("app/x.ts"))
+        );
+        let tsconfig = root.join("app/tsconfig.json");
+        std::fs::write(
+            &tsconfig,
+            r#"{ "compilerOptions": { "paths": { "@x": ["./x.ts"] } } }"#,
+        )
+        .expect("write");
+        resolver.forget_layout(&tsconfig);
+        assert_eq!(
+            resolver.resolve(&importer, ImportKind::Static, "@x"),
+            Resolved::File(root.join("app/x.ts"))
+        );
     }
 }
