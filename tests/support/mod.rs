@@ -22,7 +22,9 @@ pub struct LspClient {
     child: Child,
     /// `None` once the client has gone away.
     stdin: Option<ChildStdin>,
-    incoming: Receiver<Value>,
+    incoming: Receiver<Vec<Value>>,
+    /// Messages received and not handled yet.
+    queued: std::collections::VecDeque<Value>,
     next_id: i64,
     /// Latest published diagnostics per URI.
     pub diagnostics: HashMap<String, Vec<Value>>,
@@ -134,8 +136,17 @@ impl LspClient {
         let (tx, incoming) = channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
-            while let Some(message) = read_message(&mut reader) {
-                if tx.send(message).is_err() {
+            // What has arrived goes over in one batch: a hand-over per message would cost the
+            // client a thread wake-up per message when the server sends hundreds at once.
+            while let Some(first) = read_message(&mut reader) {
+                let mut batch = vec![first];
+                while !reader.buffer().is_empty() {
+                    match read_message(&mut reader) {
+                        Some(message) => batch.push(message),
+                        None => break,
+                    }
+                }
+                if tx.send(batch).is_err() {
                     break;
                 }
             }
@@ -144,6 +155,7 @@ impl LspClient {
             child,
             stdin: Some(stdin),
             incoming,
+            queued: std::collections::VecDeque::new(),
             next_id: 1,
             diagnostics: HashMap::new(),
             notifications: Vec::new(),
@@ -212,9 +224,19 @@ impl LspClient {
         Some(message)
     }
 
+    /// The next message, waiting until `deadline` at most.
+    fn try_next_message(&mut self, deadline: Instant) -> Result<Value, RecvTimeoutError> {
+        loop {
+            if let Some(message) = self.queued.pop_front() {
+                return Ok(message);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.queued.extend(self.incoming.recv_timeout(left)?);
+        }
+    }
+
     fn next_message(&mut self, deadline: Instant) -> Value {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.incoming.recv_timeout(left) {
+        match self.try_next_message(deadline) {
             Ok(message) => message,
             Err(RecvTimeoutError::Timeout) => {
                 panic!("no message from the server within {DEADLINE:?}")
@@ -322,8 +344,7 @@ impl LspClient {
     ) -> bool {
         let deadline = Instant::now() + within;
         while !done(&self.diagnostics) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.incoming.recv_timeout(left) {
+            match self.try_next_message(deadline) {
                 Ok(message) => {
                     self.take(message);
                 }
