@@ -646,17 +646,14 @@ impl LanguageServer for Backend {
             Ok(s) => s.clone(),
             Err(_) => return Ok(None),
         };
-        let Some(actions) =
+        let Some(fixes) =
             convert::path_of(&params.text_document.uri).and_then(|p| snapshot.by_path.get(&p))
         else {
             return Ok(None);
         };
-        let wanted = params.range;
-        let overlaps = |r: &Range| !(r.end < wanted.start || wanted.end < r.start);
-        let found: Vec<CodeActionOrCommand> = actions
-            .iter()
-            .filter(|a| a.diagnostics.iter().flatten().any(|d| overlaps(&d.range)))
-            .cloned()
+        let found: Vec<CodeActionOrCommand> = fixes
+            .actions_in(params.range)
+            .into_iter()
             .map(CodeActionOrCommand::CodeAction)
             .collect();
         Ok((!found.is_empty()).then_some(found))

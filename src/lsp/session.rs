@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, Diagnostic, FileChangeType, FileEvent,
+    CodeAction, CodeActionKind, Diagnostic, FileChangeType, FileEvent, Range,
     TextDocumentContentChangeEvent, TextEdit, Uri, WorkspaceEdit,
 };
 
@@ -122,7 +122,63 @@ pub struct Publish {
 #[derive(Debug, Default)]
 pub struct FixSnapshot {
     /// Keyed by path: clients differ in how they escape characters in URIs.
-    pub by_path: FxHashMap<PathBuf, Arc<[CodeAction]>>,
+    pub by_path: FxHashMap<PathBuf, FileFixes>,
+}
+
+/// One file's quick fixes, as code actions once asked for: a change can give hundreds of files
+/// a fix that nobody asks for.
+#[derive(Debug, Clone)]
+pub struct FileFixes {
+    uri: Uri,
+    diagnostics: Arc<[Diagnostic]>,
+    fixes: Arc<[QuickFix]>,
+}
+
+/// A quick fix of one published diagnostic.
+#[derive(Debug)]
+struct QuickFix {
+    /// Index into the file's published diagnostics.
+    diagnostic: usize,
+    action: FixAction,
+}
+
+#[derive(Debug)]
+enum FixAction {
+    /// Edits of the diagnostic's own file.
+    Edit { title: String, edits: Vec<TextEdit> },
+    /// Reload the outdated subgraph in the attached processes.
+    Reload,
+}
+
+impl FileFixes {
+    /// The code actions of the diagnostics that `wanted` overlaps.
+    pub fn actions_in(&self, wanted: Range) -> Vec<CodeAction> {
+        let overlaps = |r: &Range| !(r.end < wanted.start || wanted.end < r.start);
+        self.fixes
+            .iter()
+            .filter_map(|fix| {
+                let diagnostic = self.diagnostics.get(fix.diagnostic)?;
+                overlaps(&diagnostic.range).then(|| match &fix.action {
+                    FixAction::Edit { title, edits } => {
+                        let mut changes = std::collections::HashMap::new();
+                        changes.insert(self.uri.clone(), edits.clone());
+                        CodeAction {
+                            title: title.clone(),
+                            kind: Some(CodeActionKind::QUICKFIX),
+                            diagnostics: Some(vec![diagnostic.clone()]),
+                            edit: Some(WorkspaceEdit {
+                                changes: Some(changes),
+                                ..WorkspaceEdit::default()
+                            }),
+                            is_preferred: Some(true),
+                            ..CodeAction::default()
+                        }
+                    }
+                    FixAction::Reload => reload_action(diagnostic.clone()),
+                })
+            })
+            .collect()
+    }
 }
 
 struct Document {
@@ -175,7 +231,7 @@ struct Converted {
     mentions: Vec<PathBuf>,
     uri: Uri,
     diagnostics: Arc<[Diagnostic]>,
-    actions: Arc<[CodeAction]>,
+    fixes: Arc<[QuickFix]>,
 }
 
 /// A file's text on disk, with its line starts.
@@ -766,14 +822,13 @@ impl Session {
             Vec<PathBuf>,
             Uri,
         )| {
-            let (diagnostics, actions) =
-                convert_file(&path, &source, &uri, graph, &indexes, encoding);
+            let (diagnostics, fixes) = convert_file(&path, &source, graph, &indexes, encoding);
             let converted = Converted {
                 source,
                 mentions,
                 uri,
                 diagnostics: diagnostics.into(),
-                actions: actions.into(),
+                fixes: fixes.into(),
             };
             (path, converted)
         };
@@ -834,10 +889,15 @@ impl Session {
         }
         let mut fixes = FixSnapshot::default();
         for (path, converted) in &next {
-            if !converted.actions.is_empty() {
-                fixes
-                    .by_path
-                    .insert(path.clone(), converted.actions.clone());
+            if !converted.fixes.is_empty() {
+                fixes.by_path.insert(
+                    path.clone(),
+                    FileFixes {
+                        uri: converted.uri.clone(),
+                        diagnostics: converted.diagnostics.clone(),
+                        fixes: converted.fixes.clone(),
+                    },
+                );
             }
         }
         crate::background::drop_elsewhere((std::mem::replace(&mut self.converted, next), replaced));
@@ -895,19 +955,19 @@ fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent, encod
 fn convert_file(
     path: &Path,
     source: &[crate::diagnostic::Diagnostic],
-    uri: &Uri,
     graph: &crate::graph::ModuleGraph,
     indexes: &FxHashMap<&Path, LineIndex>,
     encoding: Encoding,
-) -> (Vec<Diagnostic>, Vec<CodeAction>) {
+) -> (Vec<Diagnostic>, Vec<QuickFix>) {
     let index_of = |p: &Path| indexes.get(p);
     let mut diagnostics = Vec::new();
-    let mut actions = Vec::new();
+    let mut fixes = Vec::new();
     for d in source {
         let Some(lsp) = convert::diagnostic(d, |f| graph.path(f).to_path_buf(), index_of, encoding)
         else {
             continue;
         };
+        let at = diagnostics.len();
         if let Some(index) = indexes.get(path) {
             for fix in &d.fixes {
                 let edits: Vec<TextEdit> = fix
@@ -919,27 +979,24 @@ fn convert_file(
                         new_text: e.new_text.clone(),
                     })
                     .collect();
-                let mut changes = std::collections::HashMap::new();
-                changes.insert(uri.clone(), edits);
-                actions.push(CodeAction {
-                    title: fix.title.clone(),
-                    kind: Some(CodeActionKind::QUICKFIX),
-                    diagnostics: Some(vec![lsp.clone()]),
-                    edit: Some(WorkspaceEdit {
-                        changes: Some(changes),
-                        ..WorkspaceEdit::default()
-                    }),
-                    is_preferred: Some(true),
-                    ..CodeAction::default()
+                fixes.push(QuickFix {
+                    diagnostic: at,
+                    action: FixAction::Edit {
+                        title: fix.title.clone(),
+                        edits,
+                    },
                 });
             }
         }
         if d.code == crate::rules::runtime_outdated::CODE {
-            actions.push(reload_action(lsp.clone()));
+            fixes.push(QuickFix {
+                diagnostic: at,
+                action: FixAction::Reload,
+            });
         }
         diagnostics.push(lsp);
     }
-    (diagnostics, actions)
+    (diagnostics, fixes)
 }
 
 fn reload_action(diagnostic: Diagnostic) -> CodeAction {
