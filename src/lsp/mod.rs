@@ -145,8 +145,10 @@ async fn event_loop(
         let events = batch.len();
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle(batch)));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let (outputs, snapshot) = session.handle(batch);
+                (publish_frames(&outputs), outputs, snapshot)
+            }));
             (session, result)
         })
         .await;
@@ -161,7 +163,7 @@ async fn event_loop(
         };
         session = returned;
         match result {
-            Ok((outputs, snapshot)) => {
+            Ok((mut frames, outputs, snapshot)) => {
                 if let Some(snapshot) = snapshot
                     && let Ok(mut slot) = fixes.write()
                 {
@@ -176,14 +178,10 @@ async fn event_loop(
                 let count = outputs.len();
                 for output in outputs {
                     match output {
-                        Output::Publish(p) => {
-                            outgoing.notify_as::<notification::PublishDiagnostics>(
-                                &PublishParams {
-                                    uri: &p.uri,
-                                    diagnostics: &p.diagnostics,
-                                    version: p.version,
-                                },
-                            );
+                        Output::Publish(_) => {
+                            if let Some(frame) = frames.next().flatten() {
+                                outgoing.send_frame(frame);
+                            }
                         }
                         Output::Answer(deliver) => deliver(),
                         Output::Refresh => {
@@ -698,6 +696,32 @@ pub async fn serve(
     .serve(service);
     // The framework's end of the output queue closes with it, which ends the writing.
     tokio::join!(serve, write_output);
+}
+
+/// The frames of the publishes among `outputs`, in order: serialized on the burst's thread,
+/// and on both threads when a change publishes for many files.
+fn publish_frames(outputs: &[Output]) -> std::vec::IntoIter<Option<Vec<u8>>> {
+    let publishes: Vec<&session::Publish> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Publish(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let frame = |p: &&session::Publish| {
+        transport::notification_frame::<notification::PublishDiagnostics>(&PublishParams {
+            uri: &p.uri,
+            diagnostics: &p.diagnostics,
+            version: p.version,
+        })
+    };
+    let frames: Vec<Option<Vec<u8>>> = if publishes.len() < 32 {
+        publishes.iter().map(frame).collect()
+    } else {
+        use rayon::prelude::*;
+        publishes.par_iter().map(frame).collect()
+    };
+    frames.into_iter()
 }
 
 /// `PublishDiagnosticsParams`, borrowing the diagnostics the session keeps as published.

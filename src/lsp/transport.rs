@@ -162,18 +162,37 @@ impl Outgoing {
     where
         N: tower_lsp_server::ls_types::notification::Notification,
     {
-        let body = NotificationBody {
-            jsonrpc: "2.0",
-            method: N::METHOD,
-            params,
-        };
-        match serde_json::to_vec(&body) {
-            Ok(body) => {
-                let mut frame = frame_header(body.len()).into_bytes();
-                frame.extend_from_slice(&body);
-                let _ = self.frames.send(Frame::Bytes(frame));
-            }
-            Err(error) => tracing::error!("cannot serialize a {} notification: {error}", N::METHOD),
+        if let Some(frame) = notification_frame::<N>(params) {
+            self.send_frame(frame);
+        }
+    }
+
+    /// Sends a frame made by [`notification_frame`].
+    pub fn send_frame(&self, frame: Vec<u8>) {
+        let _ = self.frames.send(Frame::Bytes(frame));
+    }
+}
+
+/// A notification as the bytes that go out (header and body), to build off the thread that
+/// sends it. `None` (logged) when it cannot be serialized.
+pub fn notification_frame<N>(params: &impl serde::Serialize) -> Option<Vec<u8>>
+where
+    N: tower_lsp_server::ls_types::notification::Notification,
+{
+    let body = NotificationBody {
+        jsonrpc: "2.0",
+        method: N::METHOD,
+        params,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(body) => {
+            let mut frame = frame_header(body.len()).into_bytes();
+            frame.extend_from_slice(&body);
+            Some(frame)
+        }
+        Err(error) => {
+            tracing::error!("cannot serialize a {} notification: {error}", N::METHOD);
+            None
         }
     }
 }
