@@ -527,6 +527,11 @@ impl Reached {
         if let Some(known) = self.known.get(&id) {
             return *known;
         }
+        // Most importers are workspace modules: no walk.
+        if ctx.is_workspace(id) {
+            self.known.insert(id, true);
+            return true;
+        }
         // Each module seen, with the module it was reached from: a found path is remembered
         // whole, so later walks stop where it passed.
         let mut from: FxHashMap<FileId, FileId> = FxHashMap::default();
