@@ -194,7 +194,6 @@ impl ModuleResolver {
     /// folder often write the same specifier, and each would otherwise cost a cold lookup.
     pub fn resolve_many(&self, sites: &[(&Path, ImportKind, &str)]) -> Vec<Resolved> {
         use rayon::prelude::*;
-        let mut free: FxHashMap<&Path, bool> = FxHashMap::default();
         let mut questions: FxHashMap<ResolutionScope<'_>, usize> = FxHashMap::default();
         let mut asked: Vec<usize> = Vec::new();
         let answer_of: Vec<usize> = sites
@@ -202,9 +201,7 @@ impl ModuleResolver {
             .enumerate()
             .map(|(at, &(importer, kind, specifier))| {
                 let dir = importer.parent().unwrap_or(importer);
-                let shared = *free
-                    .entry(dir)
-                    .or_insert_with(|| self.no_tsconfig_governs(dir));
+                let shared = self.no_tsconfig_governs(dir);
                 let scope = ResolutionScope {
                     // A tsconfig's `include` and `files` name files: then the file counts.
                     base: if shared { dir } else { importer }
