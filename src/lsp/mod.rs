@@ -708,20 +708,25 @@ fn publish_frames(outputs: &[Output]) -> std::vec::IntoIter<Option<Vec<u8>>> {
             _ => None,
         })
         .collect();
-    let frame = |p: &&session::Publish| {
+    map_many(publishes, |p| {
         transport::notification_frame::<notification::PublishDiagnostics>(&PublishParams {
             uri: &p.uri,
             diagnostics: &p.diagnostics,
             version: p.version,
         })
-    };
-    let frames: Vec<Option<Vec<u8>>> = if publishes.len() < 32 {
-        publishes.iter().map(frame).collect()
+    })
+    .into_iter()
+}
+
+/// Maps `items` in order, on the thread pool when there are many: handing a few over costs
+/// more than the work (an edit publishes one file or two).
+fn map_many<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() < 32 {
+        items.into_iter().map(f).collect()
     } else {
         use rayon::prelude::*;
-        publishes.par_iter().map(frame).collect()
-    };
-    frames.into_iter()
+        items.into_par_iter().map(f).collect()
+    }
 }
 
 /// `PublishDiagnosticsParams`, borrowing the diagnostics the session keeps as published.

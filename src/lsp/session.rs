@@ -832,15 +832,7 @@ impl Session {
             };
             (path, converted)
         };
-        // An edit converts a file or two: the thread pool would cost more than it saves.
-        if with_uris.len() < 32 {
-            next.extend(with_uris.into_iter().map(convert_one));
-        } else {
-            use rayon::prelude::*;
-            let converted: Vec<(PathBuf, Converted)> =
-                with_uris.into_par_iter().map(convert_one).collect();
-            next.extend(converted);
-        }
+        next.extend(super::map_many(with_uris, convert_one));
         tracing::debug!(
             files = files_to_convert,
             elapsed_ms = converting.elapsed().as_secs_f64() * 1000.0,
