@@ -275,6 +275,9 @@ impl ModuleResolver {
         match result {
             Ok(resolution) => {
                 let path = resolution.into_path_buf();
+                if probed_into_esm_only(kind, specifier, &path) {
+                    return Resolved::Unknown;
+                }
                 if self.case_insensitive_fs
                     && let Some(corrected) = case::correct_case(&self.dirs, importer, specifier)
                 {
@@ -404,6 +407,19 @@ impl ModuleResolver {
             None => pattern == specifier,
         })
     }
+}
+
+/// Whether a `require` of a path found an ES module only by trying extensions or a folder's
+/// index: Node's CommonJS loader never tries `.mjs`, so it throws there, while a loader such as
+/// jiti finds the file. Unsure either way: neither an edge to follow nor a missing module.
+fn probed_into_esm_only(kind: ImportKind, specifier: &str, resolved: &Path) -> bool {
+    let esm_only = resolved
+        .extension()
+        .is_some_and(|ext| ext == "mjs" || ext == "mts");
+    esm_only
+        && Conditions::of(kind) == Conditions::Require
+        && is_path_specifier(specifier)
+        && !(specifier.ends_with(".mjs") || specifier.ends_with(".mts"))
 }
 
 /// `./x`, `../x`, `/abs/x`, `.`, `..`
@@ -574,6 +590,40 @@ mod tests {
         assert_eq!(
             resolver.resolve(&importer, ImportKind::Static, "@x"),
             Resolved::File(root.join("app/x.ts"))
+        );
+    }
+
+    /// Node's CommonJS loader tries no `.mjs` for `require('./d')`: such a site is unsure, while
+    /// the same file named in full, or reached by `import`, is an edge.
+    #[test]
+    fn a_require_that_finds_an_es_module_only_by_probing_is_unsure() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        std::fs::create_dir_all(root.join("d")).expect("folder");
+        std::fs::write(root.join("d/index.mjs"), "").expect("write");
+        std::fs::write(root.join("e.mjs"), "").expect("write");
+        std::fs::write(root.join("f.js"), "").expect("write");
+        std::fs::write(root.join("f.mjs"), "").expect("write");
+        let importer = root.join("a.cjs");
+        let resolver = ModuleResolver::new(&[], &root);
+        let resolve = |kind, specifier| resolver.resolve(&importer, kind, specifier);
+        assert_eq!(resolve(ImportKind::Require, "./d"), Resolved::Unknown);
+        assert_eq!(resolve(ImportKind::Require, "./e"), Resolved::Unknown);
+        assert_eq!(
+            resolve(ImportKind::Require, "./e.mjs"),
+            Resolved::File(root.join("e.mjs"))
+        );
+        assert_eq!(
+            resolve(ImportKind::Require, "./f"),
+            Resolved::File(root.join("f.js"))
+        );
+        assert_eq!(
+            resolve(ImportKind::Static, "./d/index.mjs"),
+            Resolved::File(root.join("d/index.mjs"))
+        );
+        assert_eq!(
+            resolve(ImportKind::Dynamic, "./e"),
+            Resolved::File(root.join("e.mjs"))
         );
     }
 }
