@@ -863,6 +863,7 @@ impl Session {
             let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
             let Some(uri) = client_uri
                 .or_else(|| converted.map(|c| c.uri.clone()))
+                .or_else(|| self.uris.get(&path).cloned())
                 .or_else(|| convert::uri_of(&path))
             else {
                 continue;

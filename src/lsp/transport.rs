@@ -179,22 +179,41 @@ pub fn notification_frame<N>(params: &impl serde::Serialize) -> Option<Vec<u8>>
 where
     N: tower_lsp_server::ls_types::notification::Notification,
 {
+    thread_local! {
+        /// The body is written here first: its length goes in the header before it, and a
+        /// buffer that has grown once makes one allocation per frame instead of one per doubling.
+        static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    /// Above this, the buffer is not kept (one huge message must not pin its memory).
+    const KEEP_BYTES: usize = 1 << 20;
     let body = NotificationBody {
         jsonrpc: "2.0",
         method: N::METHOD,
         params,
     };
-    match serde_json::to_vec(&body) {
-        Ok(body) => {
-            let mut frame = frame_header(body.len()).into_bytes();
-            frame.extend_from_slice(&body);
-            Some(frame)
+    BODY.with(|buffer| {
+        let mut fresh = Vec::new();
+        let mut kept = buffer.try_borrow_mut().ok();
+        let buffer = kept.as_deref_mut().unwrap_or(&mut fresh);
+        buffer.clear();
+        let frame = match serde_json::to_writer(&mut *buffer, &body) {
+            Ok(()) => {
+                let header = frame_header(buffer.len());
+                let mut frame = Vec::with_capacity(header.len() + buffer.len());
+                frame.extend_from_slice(header.as_bytes());
+                frame.extend_from_slice(buffer);
+                Some(frame)
+            }
+            Err(error) => {
+                tracing::error!("cannot serialize a {} notification: {error}", N::METHOD);
+                None
+            }
+        };
+        if buffer.capacity() > KEEP_BYTES {
+            *buffer = Vec::new();
         }
-        Err(error) => {
-            tracing::error!("cannot serialize a {} notification: {error}", N::METHOD);
-            None
-        }
-    }
+        frame
+    })
 }
 
 /// The output queue: the stream to give the framework as its output, the handle for
@@ -229,7 +248,9 @@ pub fn output_queue<W: AsyncWrite + Unpin>(
         let _ = tx.send(Frame::End);
     };
     let write = async move {
-        let mut output = tokio::io::BufWriter::new(output);
+        // Large enough for the publishes of a change that touches hundreds of files: each
+        // write to stdout is a hop to tokio's blocking pool.
+        let mut output = tokio::io::BufWriter::with_capacity(1 << 20, output);
         while let Some(Frame::Bytes(bytes)) = rx.recv().await {
             if output.write_all(&bytes).await.is_err() {
                 break;
