@@ -92,22 +92,21 @@ fn doc_link(code: &str) -> Option<CodeDescription> {
 }
 
 /// Converts a diagnostic. `index_of` gives the line index of any file the diagnostic mentions.
-pub fn diagnostic<'i, 't: 'i>(
+pub fn diagnostic<'g, 'i, 't: 'i>(
     d: &ModuleDiagnostic,
-    path_of_file: impl Fn(crate::graph::FileId) -> PathBuf,
-    index_of: impl Fn(&Path) -> Option<&'i LineIndex<'t>>,
+    path_of_file: impl Fn(crate::graph::FileId) -> &'g Path,
+    index_of: impl Fn(crate::graph::FileId) -> Option<&'i LineIndex<'t>>,
     encoding: Encoding,
 ) -> Option<Diagnostic> {
-    let own = index_of(&path_of_file(d.location.file))?;
+    let own = index_of(d.location.file)?;
     let related: Vec<DiagnosticRelatedInformation> = d
         .related
         .iter()
         .filter_map(|r| {
-            let path = path_of_file(r.location.file);
-            let index = index_of(&path)?;
+            let index = index_of(r.location.file)?;
             Some(DiagnosticRelatedInformation {
                 location: Location {
-                    uri: uri_of(&path)?,
+                    uri: uri_of(path_of_file(r.location.file))?,
                     range: range(index, r.location.span, encoding),
                 },
                 message: r.message.clone(),

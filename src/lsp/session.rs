@@ -14,6 +14,7 @@ use tower_lsp_server::ls_types::{
 use super::convert::{self, Encoding};
 use super::progress::Progress;
 use crate::config::Config;
+use crate::graph::FileId;
 use crate::line_index::LineIndex;
 use crate::runtime::facts::{AttachedRuntime, RuntimeFacts};
 use crate::runtime::{LoadedModule, ReloadParams, ReloadResult};
@@ -202,17 +203,19 @@ pub struct Session {
     dirty: bool,
     /// Messages for the user's log, sent with the next outputs.
     log: Vec<(bool, String)>,
-    /// Texts of files on disk that diagnostics point into, until they change.
-    disk_texts: FxHashMap<PathBuf, DiskText>,
+    /// Texts of files on disk that diagnostics point into, until they change. By graph file
+    /// (as the maps below): a `Path` key hashes component by component, and these are asked
+    /// once per file per change. All three start over with a new workspace.
+    disk_texts: FxHashMap<FileId, DiskText>,
     /// URIs of files diagnostics were converted for (making one costs more than keeping it).
-    uris: FxHashMap<PathBuf, Uri>,
+    uris: FxHashMap<FileId, Uri>,
     /// What the next diagnostics run must redo.
     pending: crate::rules::PendingChanges,
     /// Files whose text may have changed since the last run (positions must be redone).
     touched: FxHashSet<PathBuf>,
     rule_cache: crate::rules::RuleCache,
     /// Per file: the diagnostics last converted, their LSP form and quick fixes.
-    converted: FxHashMap<PathBuf, Converted>,
+    converted: FxHashMap<FileId, Converted>,
     progress: Progress,
     /// The server's own watcher of the workspace folders, when the client cannot watch.
     watcher: Option<FolderWatcher>,
@@ -228,7 +231,7 @@ pub struct Session {
 struct Converted {
     source: Vec<crate::diagnostic::Diagnostic>,
     /// Files the diagnostics mention (their own file and related locations).
-    mentions: Vec<PathBuf>,
+    mentions: Vec<FileId>,
     uri: Uri,
     diagnostics: Arc<[Diagnostic]>,
     fixes: Arc<[QuickFix]>,
@@ -398,6 +401,7 @@ impl Session {
                 self.rule_cache = crate::rules::RuleCache::default();
                 self.converted.clear();
                 self.disk_texts.clear();
+                self.uris.clear();
             }
             Err(error) => {
                 self.progress.end(task, "failed".into());
@@ -717,60 +721,59 @@ impl Session {
             by_file.entry(d.location.file).or_default().push(d);
         }
         let encoding = self.encoding;
+        let touched_files: FxHashSet<FileId> = touched.iter().filter_map(|p| graph.id(p)).collect();
         // Reuse what is unchanged; collect the rest and the files it mentions.
-        let mut next: FxHashMap<PathBuf, Converted> = FxHashMap::default();
-        let mut todo: Vec<(PathBuf, Vec<crate::diagnostic::Diagnostic>, Vec<PathBuf>)> = Vec::new();
+        let mut next: FxHashMap<FileId, Converted> = FxHashMap::default();
+        let mut todo: Vec<(FileId, Vec<crate::diagnostic::Diagnostic>, Vec<FileId>)> = Vec::new();
         // What is replaced is freed on another thread: a change can replace thousands of them.
         let mut replaced: Vec<Converted> = Vec::new();
         for (file, source) in by_file {
-            let path = graph.path(file).to_path_buf();
-            if let Some(old) = self.converted.remove(&path) {
-                if old.source == source && !old.mentions.iter().any(|m| touched.contains(m)) {
-                    next.insert(path, old);
+            if let Some(old) = self.converted.remove(&file) {
+                if old.source == source && !old.mentions.iter().any(|m| touched_files.contains(m)) {
+                    next.insert(file, old);
                     continue;
                 }
                 replaced.push(old);
             }
-            let mut mentions: Vec<PathBuf> = source
+            let mut mentions: Vec<FileId> = source
                 .iter()
                 .flat_map(|d| {
                     std::iter::once(d.location.file)
                         .chain(d.related.iter().map(|r| r.location.file))
                 })
-                .map(|f| graph.path(f).to_path_buf())
                 .collect();
-            // Bytes, not path components: comparing paths by component is slow.
-            mentions.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+            mentions.sort_unstable();
             mentions.dedup();
-            todo.push((path, source, mentions));
+            todo.push((file, source, mentions));
         }
         let converting = std::time::Instant::now();
         let files_to_convert = todo.len();
         // Each mentioned file is read and indexed once; disk texts are kept until the file
         // changes (diagnostics of many files often name the same few).
-        for path in &touched {
-            self.disk_texts.remove(path);
+        for file in &touched_files {
+            self.disk_texts.remove(file);
         }
         if self.disk_texts.len() > MAX_DISK_TEXTS {
             self.disk_texts.clear();
         }
         // (text, its line starts when kept: open documents change with every edit)
         type Text = (Arc<str>, Option<Arc<[u32]>>);
-        let mut texts: FxHashMap<PathBuf, Text> = FxHashMap::default();
+        let mut texts: FxHashMap<FileId, Text> = FxHashMap::default();
         for (_, _, mentions) in &todo {
-            for m in mentions {
-                if texts.contains_key(m) {
+            for &m in mentions {
+                if texts.contains_key(&m) {
                     continue;
                 }
-                let text = match self.documents.get(m) {
+                let path = graph.path(m);
+                let text = match self.documents.get(path) {
                     Some(doc) => Some((Arc::from(doc.text.as_str()), None)),
-                    None => match self.disk_texts.get(m) {
+                    None => match self.disk_texts.get(&m) {
                         Some(disk) => Some((disk.text.clone(), Some(disk.line_starts.clone()))),
-                        None => std::fs::read_to_string(m).ok().map(|t| {
+                        None => std::fs::read_to_string(path).ok().map(|t| {
                             let text: Arc<str> = t.into();
                             let line_starts = LineIndex::new(&text).line_starts();
                             self.disk_texts.insert(
-                                m.clone(),
+                                m,
                                 DiskText {
                                     text: text.clone(),
                                     line_starts: line_starts.clone(),
@@ -781,18 +784,18 @@ impl Session {
                     },
                 };
                 if let Some(text) = text {
-                    texts.insert(m.clone(), text);
+                    texts.insert(m, text);
                 }
             }
         }
-        let indexes: FxHashMap<&Path, LineIndex> = texts
+        let indexes: FxHashMap<FileId, LineIndex> = texts
             .iter()
-            .map(|(p, (text, starts))| {
+            .map(|(file, (text, starts))| {
                 let index = match starts {
                     Some(starts) => LineIndex::with_line_starts(text, starts.clone()),
                     None => LineIndex::new(text),
                 };
-                (p.as_path(), index)
+                (*file, index)
             })
             .collect();
         if self.uris.len() > MAX_KEPT_URIS {
@@ -801,28 +804,28 @@ impl Session {
         // URIs first (kept across runs), then the conversions side by side: a file that
         // disappears can leave diagnostics in hundreds of importers.
         let mut with_uris = Vec::with_capacity(todo.len());
-        for (path, source, mentions) in todo {
-            let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
+        for (file, source, mentions) in todo {
+            let client_uri = self.documents.get(graph.path(file)).map(|d| d.uri.clone());
             let uri = match client_uri {
                 Some(uri) => Some(uri),
-                None => match self.uris.get(&path) {
+                None => match self.uris.get(&file) {
                     Some(uri) => Some(uri.clone()),
-                    None => convert::uri_of(&path).inspect(|uri| {
-                        self.uris.insert(path.clone(), uri.clone());
+                    None => convert::uri_of(graph.path(file)).inspect(|uri| {
+                        self.uris.insert(file, uri.clone());
                     }),
                 },
             };
             if let Some(uri) = uri {
-                with_uris.push((path, source, mentions, uri));
+                with_uris.push((file, source, mentions, uri));
             }
         }
-        let convert_one = |(path, source, mentions, uri): (
-            PathBuf,
+        let convert_one = |(file, source, mentions, uri): (
+            FileId,
             Vec<crate::diagnostic::Diagnostic>,
-            Vec<PathBuf>,
+            Vec<FileId>,
             Uri,
         )| {
-            let (diagnostics, fixes) = convert_file(&path, &source, graph, &indexes, encoding);
+            let (diagnostics, fixes) = convert_file(file, &source, graph, &indexes, encoding);
             let converted = Converted {
                 source,
                 mentions,
@@ -830,7 +833,7 @@ impl Session {
                 diagnostics: diagnostics.into(),
                 fixes: fixes.into(),
             };
-            (path, converted)
+            (file, converted)
         };
         next.extend(super::map_many(with_uris, convert_one));
         tracing::debug!(
@@ -843,36 +846,45 @@ impl Session {
         let edited_documents = touched.iter().filter(|p| self.documents.contains_key(*p));
         let mut paths: Vec<PathBuf> = next
             .keys()
-            .chain(self.published.keys())
-            .chain(edited_documents)
-            .cloned()
+            .map(|file| graph.path(*file).to_path_buf())
+            .chain(self.published.keys().cloned())
+            .chain(edited_documents.cloned())
             .collect();
         paths.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         paths.dedup();
+        let any_documents = !self.documents.is_empty();
         for path in paths {
-            let converted = next.get(&path);
+            let file = graph.id(&path);
+            let converted = file.and_then(|file| next.get(&file));
             let new: Arc<[Diagnostic]> =
                 converted.map_or_else(|| Arc::from([]), |c| c.diagnostics.clone());
+            let document = if any_documents {
+                self.documents.get(&path)
+            } else {
+                None
+            };
             // An edited open document always gets a publish with its new version.
-            let edited = touched.contains(&path) && self.documents.contains_key(&path);
-            let unchanged = self.published.get(&path).is_some_and(|old| *old == new)
-                || (new.is_empty() && !self.published.contains_key(&path));
+            let edited = document.is_some() && touched.contains(&path);
+            let unchanged = match self.published.get(&path) {
+                Some(old) => *old == new,
+                None => new.is_empty(),
+            };
             if unchanged && !edited {
                 continue;
             }
-            let client_uri = self.documents.get(&path).map(|d| d.uri.clone());
-            let Some(uri) = client_uri
+            let Some(uri) = document
+                .map(|d| d.uri.clone())
                 .or_else(|| converted.map(|c| c.uri.clone()))
-                .or_else(|| self.uris.get(&path).cloned())
+                .or_else(|| file.and_then(|file| self.uris.get(&file).cloned()))
                 .or_else(|| convert::uri_of(&path))
             else {
                 continue;
             };
-            let version = self.documents.get(&path).map(|d| d.version);
+            let version = document.map(|d| d.version);
             if new.is_empty() {
                 self.published.remove(&path);
             } else {
-                self.published.insert(path.clone(), new.clone());
+                self.published.insert(path, new.clone());
             }
             publishes.push(Publish {
                 uri,
@@ -881,10 +893,10 @@ impl Session {
             });
         }
         let mut fixes = FixSnapshot::default();
-        for (path, converted) in &next {
+        for (file, converted) in &next {
             if !converted.fixes.is_empty() {
                 fixes.by_path.insert(
-                    path.clone(),
+                    graph.path(*file).to_path_buf(),
                     FileFixes {
                         uri: converted.uri.clone(),
                         diagnostics: converted.diagnostics.clone(),
@@ -946,22 +958,21 @@ fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent, encod
 /// processes (an import site's own file is not what changed).
 /// One file's diagnostics and quick fixes in LSP terms.
 fn convert_file(
-    path: &Path,
+    file: FileId,
     source: &[crate::diagnostic::Diagnostic],
     graph: &crate::graph::ModuleGraph,
-    indexes: &FxHashMap<&Path, LineIndex>,
+    indexes: &FxHashMap<FileId, LineIndex>,
     encoding: Encoding,
 ) -> (Vec<Diagnostic>, Vec<QuickFix>) {
-    let index_of = |p: &Path| indexes.get(p);
+    let index_of = |f: FileId| indexes.get(&f);
     let mut diagnostics = Vec::new();
     let mut fixes = Vec::new();
     for d in source {
-        let Some(lsp) = convert::diagnostic(d, |f| graph.path(f).to_path_buf(), index_of, encoding)
-        else {
+        let Some(lsp) = convert::diagnostic(d, |f| graph.path(f), index_of, encoding) else {
             continue;
         };
         let at = diagnostics.len();
-        if let Some(index) = indexes.get(path) {
+        if let Some(index) = indexes.get(&file) {
             for fix in &d.fixes {
                 let edits: Vec<TextEdit> = fix
                     .edits
