@@ -606,24 +606,21 @@ mod tests {
         std::fs::write(root.join("f.mjs"), "").expect("write");
         let importer = root.join("a.cjs");
         let resolver = ModuleResolver::new(&[], &root);
-        let resolve = |kind, specifier| resolver.resolve(&importer, kind, specifier);
-        assert_eq!(resolve(ImportKind::Require, "./d"), Resolved::Unknown);
-        assert_eq!(resolve(ImportKind::Require, "./e"), Resolved::Unknown);
-        assert_eq!(
-            resolve(ImportKind::Require, "./e.mjs"),
-            Resolved::File(root.join("e.mjs"))
-        );
-        assert_eq!(
-            resolve(ImportKind::Require, "./f"),
-            Resolved::File(root.join("f.js"))
-        );
-        assert_eq!(
-            resolve(ImportKind::Static, "./d/index.mjs"),
-            Resolved::File(root.join("d/index.mjs"))
-        );
-        assert_eq!(
-            resolve(ImportKind::Dynamic, "./e"),
-            Resolved::File(root.join("e.mjs"))
-        );
+        let file = |rel: &str| Resolved::File(root.join(rel));
+        let cases = [
+            (ImportKind::Require, "./d", Resolved::Unknown),
+            (ImportKind::Require, "./e", Resolved::Unknown),
+            (ImportKind::Require, "./e.mjs", file("e.mjs")),
+            (ImportKind::Require, "./f", file("f.js")),
+            (ImportKind::Static, "./d/index.mjs", file("d/index.mjs")),
+            (ImportKind::Dynamic, "./e", file("e.mjs")),
+        ];
+        for (kind, specifier, expected) in cases {
+            assert_eq!(
+                resolver.resolve(&importer, kind, specifier),
+                expected,
+                "{kind:?} {specifier}"
+            );
+        }
     }
 }
