@@ -486,6 +486,13 @@ pub fn is_typescript_file(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// A temporary folder and its canonical path (resolved files come back canonical).
+    fn temp_root() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        (dir, root)
+    }
+
     #[test]
     fn relative_specifiers() {
         let spec = |a: &str, b: &str| relative_specifier(Path::new(a), Path::new(b));
@@ -498,8 +505,7 @@ mod tests {
     /// `include` tells them apart, or their kind of file does, each keeps its own.
     #[test]
     fn resolving_many_answers_what_resolving_each_answers() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        let (_dir, root) = temp_root();
         let write = |rel: &str, text: &str| {
             let path = root.join(rel);
             std::fs::create_dir_all(path.parent().expect("folder")).expect("folder");
@@ -570,8 +576,7 @@ mod tests {
     /// change is told.
     #[test]
     fn a_tsconfig_that_appears_governs_the_folders_under_it() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        let (_dir, root) = temp_root();
         std::fs::create_dir_all(root.join("app/src")).expect("folder");
         std::fs::write(root.join("app/x.ts"), "").expect("write");
         let importer = root.join("app/src/a.ts");
@@ -597,8 +602,7 @@ mod tests {
     /// the same file named in full, or reached by `import`, is an edge.
     #[test]
     fn a_require_that_finds_an_es_module_only_by_probing_is_unsure() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+        let (_dir, root) = temp_root();
         std::fs::create_dir_all(root.join("d")).expect("folder");
         std::fs::write(root.join("d/index.mjs"), "").expect("write");
         std::fs::write(root.join("e.mjs"), "").expect("write");
