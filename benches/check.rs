@@ -57,32 +57,26 @@ fn run_child(mut make: impl FnMut() -> Command, runs: usize) -> (Duration, u64, 
     (median(times), rss, stderr)
 }
 
-/// Median read and parse times over `files`, and their total size.
-fn floors(files: &[PathBuf], runs: usize) -> (Duration, Duration, usize) {
-    let mut read_times = Vec::new();
-    let mut parse_times = Vec::new();
-    let mut bytes = 0usize;
-    for _ in 0..runs {
-        let started = Instant::now();
-        let texts: Vec<String> = files
-            .par_iter()
-            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-            .collect();
-        read_times.push(started.elapsed());
-        bytes = texts.iter().map(String::len).sum();
-        let started = Instant::now();
-        texts
-            .par_iter()
-            .zip(files)
-            .for_each_init(Allocator::default, |alloc, (text, path)| {
-                alloc.reset();
-                let source_type = SourceType::from_path(path).unwrap_or_default();
-                let ret = Parser::new(alloc, text, source_type).parse();
-                std::hint::black_box(ret.program.body.len());
-            });
-        parse_times.push(started.elapsed());
-    }
-    (median(read_times), median(parse_times), bytes)
+/// One read and one parse of every file in `files` (on every core), and their total size.
+fn floor_once(files: &[PathBuf]) -> (Duration, Duration, usize) {
+    let started = Instant::now();
+    let texts: Vec<String> = files
+        .par_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    let read = started.elapsed();
+    let bytes = texts.iter().map(String::len).sum();
+    let started = Instant::now();
+    texts
+        .par_iter()
+        .zip(files)
+        .for_each_init(Allocator::default, |alloc, (text, path)| {
+            alloc.reset();
+            let source_type = SourceType::from_path(path).unwrap_or_default();
+            let ret = Parser::new(alloc, text, source_type).parse();
+            std::hint::black_box(ret.program.body.len());
+        });
+    (read, started.elapsed(), bytes)
 }
 
 fn main() {
@@ -116,20 +110,7 @@ fn main() {
         folder.display()
     );
 
-    // Warm the page cache.
-    let _ = Command::new(&binary).arg("check").arg(&folder).output();
-
-    // The check first: the floors below hold every text in memory for a while.
-    let (wall, rss, stderr) = run_child(
-        || {
-            let mut c = Command::new(&binary);
-            c.args(["check", "--format", "json", "--timings"])
-                .arg(&folder);
-            c
-        },
-        runs,
-    );
-    // Floors, in this process, over the files a check walks.
+    // The files of the floors: those a check walks, and those it parses.
     let started = Instant::now();
     let files: Vec<PathBuf> = ignore::WalkBuilder::new(&folder)
         .filter_entry(|e| e.file_name() != "node_modules")
@@ -147,17 +128,8 @@ fn main() {
         })
         .collect();
     let walk = started.elapsed();
-    let (read, parse, bytes) = floors(&files, runs);
-    println!(
-        "floors over the workspace files: {} files, {:.0} MiB; walk {}, read {}, parse {} (oxc parse only), read+parse {}",
-        files.len(),
-        bytes as f64 / (1024.0 * 1024.0),
-        ms(walk),
-        ms(read),
-        ms(parse),
-        ms(read + parse)
-    );
-    // The check also parses the dependency modules the workspace reaches.
+    // The check also parses the dependency modules the workspace reaches, and skips
+    // declaration files.
     let options = modgraph::workspace::WorkspaceOptions {
         declaration_files: false,
         ..Default::default()
@@ -175,28 +147,69 @@ fn main() {
         })
         .collect();
     drop(workspace);
-    let (all_read, all_parse, all_bytes) = floors(&parsed, runs);
+
+    // Warm the page cache.
+    let _ = Command::new(&binary).arg("check").arg(&folder).output();
+    // Each round runs the check, then the floors, so that a busy spell of the machine weighs
+    // on both sides of a ratio.
+    let (mut walls, mut reads, mut parses, mut all_floors) = (vec![], vec![], vec![], vec![]);
+    let (mut ratios, mut all_ratios) = (vec![], vec![]);
+    let (mut rss, mut stderr, mut bytes, mut all_bytes) = (0, String::new(), 0, 0);
+    for _ in 0..runs {
+        let (wall, peak, err) = run_child(
+            || {
+                let mut c = Command::new(&binary);
+                c.args(["check", "--format", "json", "--timings"])
+                    .arg(&folder);
+                c
+            },
+            1,
+        );
+        (rss, stderr) = (peak, err);
+        let (read, parse, b) = floor_once(&files);
+        let (all_read, all_parse, all_b) = floor_once(&parsed);
+        (bytes, all_bytes) = (b, all_b);
+        ratios.push(wall.as_secs_f64() / (read + parse).as_secs_f64());
+        all_ratios.push(wall.as_secs_f64() / (all_read + all_parse).as_secs_f64());
+        walls.push(wall);
+        reads.push(read);
+        parses.push(parse);
+        all_floors.push(all_read + all_parse);
+    }
+    let floor: Vec<Duration> = reads.iter().zip(&parses).map(|(r, p)| *r + *p).collect();
     println!(
-        "floors over every file the check parses (dependencies too): {} files, {:.0} MiB; read+parse {}",
+        "floors over the workspace files: {} files, {:.0} MiB; walk {}, read {}, parse {} (oxc parse only), read+parse {}",
+        files.len(),
+        bytes as f64 / (1024.0 * 1024.0),
+        ms(walk),
+        ms(median(reads)),
+        ms(median(parses)),
+        ms(median(floor))
+    );
+    println!(
+        "floors over every file the check parses (dependencies too, no declaration files): {} files, {:.0} MiB; read+parse {}",
         parsed.len(),
         all_bytes as f64 / (1024.0 * 1024.0),
-        ms(all_read + all_parse)
+        ms(median(all_floors))
     );
-
     let phases = stderr
         .lines()
         .find(|l| l.starts_with("timings:"))
         .unwrap_or("timings: (none)");
     println!(
         "modgraph check: wall {}, peak RSS {:.0} MiB",
-        ms(wall),
+        ms(median(walls)),
         rss as f64 / 1024.0
     );
     println!("  {phases}");
+    let median_ratio = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
     println!(
-        "  ratio to the read+parse floor: {:.2}x (workspace files), {:.2}x (every parsed file)",
-        wall.as_secs_f64() / (read + parse).as_secs_f64(),
-        wall.as_secs_f64() / (all_read + all_parse).as_secs_f64()
+        "  ratio to the read+parse floor of the same round (median): {:.2}x (workspace files), {:.2}x (every parsed file)",
+        median_ratio(ratios),
+        median_ratio(all_ratios)
     );
 
     if let Some(oxlint) = flag("--oxlint") {

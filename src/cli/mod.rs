@@ -140,10 +140,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if timings {
                 let s = workspace.stats();
                 eprintln!(
-                    "timings: walk {:.1} ms, read+parse {:.1} ms ({} modules), resolve {:.1} ms, graph {:.1} ms, load total {:.1} ms, rules+output {:.1} ms",
+                    "timings: walk {:.1} ms, load {:.1} ms ({} modules; thread time: read+parse {:.1} ms, resolve {:.1} ms, graph {:.1} ms), open total {:.1} ms, rules+output {:.1} ms",
                     ms(s.walk),
-                    ms(s.read_parse),
+                    ms(s.load),
                     s.parsed_files,
+                    ms(s.read_parse),
                     ms(s.resolve),
                     ms(s.graph),
                     ms(loaded),

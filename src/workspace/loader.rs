@@ -3,11 +3,11 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use oxc_allocator::Allocator;
-use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::progress::LoadProgress;
@@ -279,62 +279,78 @@ pub fn resolve_sites(path: &Path, facts: &ModuleFacts, resolver: &ModuleResolver
         .collect()
 }
 
-/// Wall time spent in each loading phase, summed over batches.
+/// Files a loading worker takes on at once: few enough that a worker is soon free to put
+/// modules in the graph, many enough that it seldom has to.
+pub const RUN_FILES: usize = 32;
+
+/// Where loading time goes. Reading, parsing and resolving overlap on every core, so their
+/// figures are thread time summed over the workers; `load` is the wall time of all of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadStats {
     pub walk: Duration,
-    /// Reading and parsing (one parallel pass, so that texts are not all held at once).
+    /// Wall time from the first file read to the last module in the graph.
+    pub load: Duration,
+    /// Reading and parsing, summed over the workers.
     pub read_parse: Duration,
-    /// Resolving, while the modules resolved just before are put in the graph.
+    /// Resolving, summed over the workers.
     pub resolve: Duration,
-    /// Interning and edge building (sequential) while nothing is resolved.
+    /// Interning and edge building, by one worker at a time while the others go on.
     pub graph: Duration,
     pub parsed_files: usize,
 }
 
-/// Reads and parses a batch in parallel. Counts files into `progress`; once it is cancelled,
-/// the files not parsed yet are left out of the result.
-pub fn parse_all(
-    paths: &[PathBuf],
-    caches: &LoaderCaches,
-    overlays: &Overlays,
-    stats: &mut LoadStats,
-    progress: &LoadProgress,
-) -> Vec<ParsedModule> {
-    let started = Instant::now();
-    progress.add_total(paths.len());
-    progress.listed();
-    let parsed = paths
-        .par_iter()
-        .filter_map(|path| {
-            if progress.skip() {
-                return None;
-            }
-            let parsed = parse_one(path, caches, overlays);
-            progress.file_done();
-            let (facts, format, certainty) = parsed?;
-            Some(ParsedModule {
-                path: path.clone(),
-                format,
-                certainty,
-                facts,
-            })
-        })
-        .collect();
-    stats.read_parse += started.elapsed();
-    stats.parsed_files += paths.len();
-    parsed
+/// Thread time of the workers, in nanoseconds, added up as they finish files.
+#[derive(Debug, Default)]
+pub struct WorkerTimes {
+    read_parse: AtomicU64,
+    resolve: AtomicU64,
 }
 
-/// Resolves the sites of parsed modules in parallel; once `progress` is cancelled, the modules
-/// not resolved yet are left out of the result.
-pub fn resolve_all(
-    parsed: Vec<ParsedModule>,
-    resolver: &ModuleResolver,
-    progress: &LoadProgress,
-) -> Vec<LoadedModule> {
-    parsed
-        .into_par_iter()
-        .filter_map(|module| (!progress.skip()).then(|| module.resolve(resolver)))
-        .collect()
+impl WorkerTimes {
+    pub fn add_to(&self, stats: &mut LoadStats) {
+        stats.read_parse += Duration::from_nanos(self.read_parse.load(Ordering::Relaxed));
+        stats.resolve += Duration::from_nanos(self.resolve.load(Ordering::Relaxed));
+    }
+}
+
+/// What a loading worker reads from; shared by every worker.
+#[derive(Clone, Copy)]
+pub struct LoadContext<'a> {
+    pub resolver: &'a ModuleResolver,
+    pub caches: &'a LoaderCaches,
+    pub overlays: &'a Overlays,
+    pub progress: &'a LoadProgress,
+    pub times: &'a WorkerTimes,
+}
+
+/// Reads, parses and resolves one module in a loading worker; `None` when the file is gone or
+/// the load is cancelled. Counts the file into `progress`.
+pub fn load_task(path: &Path, cx: LoadContext<'_>) -> Option<LoadedModule> {
+    if cx.progress.skip() {
+        return None;
+    }
+    let started = Instant::now();
+    let parsed = parse_one(path, cx.caches, cx.overlays);
+    let parsed_at = Instant::now();
+    cx.progress.file_done();
+    let (facts, format, certainty) = parsed?;
+    if cx.progress.skip() {
+        return None;
+    }
+    let resolve_started = Instant::now();
+    let loaded = ParsedModule {
+        path: path.to_path_buf(),
+        format,
+        certainty,
+        facts,
+    }
+    .resolve(cx.resolver);
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    cx.times
+        .read_parse
+        .fetch_add(nanos(parsed_at - started), Ordering::Relaxed);
+    cx.times
+        .resolve
+        .fetch_add(nanos(resolve_started.elapsed()), Ordering::Relaxed);
+    Some(loaded)
 }

@@ -18,7 +18,7 @@ use crate::resolve::{ModuleResolver, PackageInfo, PackageRoot, Resolved, package
 use discover::WorkspaceFilter;
 use index::SpecifierIndex;
 pub use loader::LoadStats;
-use loader::{LoadedModule, LoaderCaches, Overlays, ParsedModule};
+use loader::{LoadedModule, LoaderCaches, Overlays};
 pub use progress::LoadProgress;
 
 #[derive(Debug, thiserror::Error)]
@@ -302,11 +302,21 @@ impl Workspace {
 
     /// The graph side of the workspace, borrowed apart from the resolver.
     fn inserter(&mut self) -> Inserter<'_> {
-        self.split().0
+        Inserter {
+            graph: &mut self.graph,
+            index: self.index.as_mut(),
+            filter: &self.filter,
+            structure_changed: &mut self.structure_changed,
+            previous: &mut self.previous,
+            applying: self.applying,
+        }
     }
 
-    /// The graph side and the resolving side, borrowed together.
-    fn split(&mut self) -> (Inserter<'_>, &ModuleResolver, &LoadProgress) {
+    /// The graph side and the loading side, borrowed together.
+    fn split_loading<'a>(
+        &'a mut self,
+        times: &'a loader::WorkerTimes,
+    ) -> (Inserter<'a>, loader::LoadContext<'a>) {
         let inserter = Inserter {
             graph: &mut self.graph,
             index: self.index.as_mut(),
@@ -315,7 +325,14 @@ impl Workspace {
             previous: &mut self.previous,
             applying: self.applying,
         };
-        (inserter, &self.resolver, &self.progress)
+        let cx = loader::LoadContext {
+            resolver: &self.resolver,
+            caches: &self.caches,
+            overlays: &self.overlays,
+            progress: &self.progress,
+            times,
+        };
+        (inserter, cx)
     }
 
     /// Puts resolved modules in the graph, then loads the modules their edges reach, until
@@ -336,71 +353,76 @@ impl Workspace {
         self.load(next, None, changed);
     }
 
-    /// Loads `paths` and the modules their edges reach, until none is new. `origin` is known
-    /// for the first batch when its files come from the walk.
+    /// Loads `paths` and every module their edges reach. `origin` is known for `paths` when
+    /// they come from the walk.
+    ///
+    /// Workers read, parse and resolve runs of files. A worker that finishes a run puts its
+    /// modules in the graph itself when no other worker is doing so, and starts runs for the
+    /// files their edges reach; otherwise it leaves them for the worker that is. Nothing waits
+    /// for a whole batch, and no thread waits for the others: a large file late in a batch does
+    /// not leave the other cores idle. Modules go in in any order; nothing in the graph depends
+    /// on it.
     fn load(
         &mut self,
-        mut paths: Vec<PathBuf>,
-        mut origin: Option<Origin>,
-        changed: &mut FxHashSet<FileId>,
-    ) {
-        while !paths.is_empty() {
-            let parsed = loader::parse_all(
-                &paths,
-                &self.caches,
-                &self.overlays,
-                &mut self.stats,
-                &self.progress,
-            );
-            paths = self.resolve_and_insert(parsed, origin, changed);
-            origin = None;
-        }
-    }
-
-    /// Resolves parsed modules and puts them in the graph, in order: each chunk is inserted
-    /// while the next one resolves. Returns the files their edges reach that are not loaded.
-    fn resolve_and_insert(
-        &mut self,
-        parsed: Vec<ParsedModule>,
+        paths: Vec<PathBuf>,
         origin: Option<Origin>,
         changed: &mut FxHashSet<FileId>,
-    ) -> Vec<PathBuf> {
-        /// Small enough that the last chunk's insertion, which nothing overlaps, is short.
-        const CHUNK: usize = 512;
-        let started = std::time::Instant::now();
-        let (mut inserter, resolver, progress) = self.split();
-        let mut next = Vec::new();
-        // Members of this batch are being loaded already.
-        let mut pending: FxHashSet<FileId> = parsed
-            .iter()
-            .map(|p| inserter.graph.intern(&p.path))
-            .collect();
-        let mut alone = started.elapsed();
-        let mut parsed = parsed.into_iter();
-        let mut resolved: Vec<LoadedModule> = Vec::new();
-        loop {
-            let chunk: Vec<ParsedModule> = parsed.by_ref().take(CHUNK).collect();
-            if chunk.is_empty() {
-                let last = std::time::Instant::now();
-                for loaded in resolved {
-                    inserter.insert(loaded, origin, &mut next, &mut pending, changed);
-                }
-                alone += last.elapsed();
-                break;
-            }
-            let ready = std::mem::take(&mut resolved);
-            (resolved, ()) = rayon::join(
-                || loader::resolve_all(chunk, resolver, progress),
-                || {
-                    for loaded in ready {
-                        inserter.insert(loaded, origin, &mut next, &mut pending, changed);
-                    }
-                },
-            );
+    ) {
+        if paths.is_empty() {
+            return;
         }
-        self.stats.graph += alone;
-        self.stats.resolve += started.elapsed() - alone;
-        next
+        let started = std::time::Instant::now();
+        let times = loader::WorkerTimes::default();
+        let (inserter, cx) = self.split_loading(&times);
+        cx.progress.add_total(paths.len());
+        cx.progress.listed();
+        let loading = Loading {
+            graph_side: std::sync::Mutex::new(GraphSide {
+                inserter,
+                pending: FxHashSet::default(),
+                changed,
+                files: paths.len(),
+                time: std::time::Duration::ZERO,
+            }),
+            arrived: std::sync::Mutex::new(Vec::new()),
+            ready: std::sync::atomic::AtomicBool::new(false),
+            cx,
+        };
+        rayon::in_place_scope(|scope| {
+            let (loading, first) = (&loading, &paths);
+            scope.spawn(move |scope| {
+                use rayon::prelude::*;
+                first
+                    .par_chunks(loader::RUN_FILES)
+                    .for_each(|run| loading.run(scope, run, origin));
+            });
+            // Before any module goes in: its edges must not start a run for a file of this
+            // batch. The workers keep what they finish meanwhile.
+            if let Ok(mut side) = loading.graph_side.lock() {
+                let mark = std::time::Instant::now();
+                let side = &mut *side;
+                side.pending = paths
+                    .iter()
+                    .map(|p| side.inserter.graph.intern(p))
+                    .collect();
+                side.time += mark.elapsed();
+            }
+            loading
+                .ready
+                .store(true, std::sync::atomic::Ordering::Release);
+            loading.insert_arrived(scope);
+        });
+        let (files, time) = match loading.graph_side.into_inner() {
+            Ok(side) => (side.files, side.time),
+            Err(poisoned) => {
+                let side = poisoned.into_inner();
+                (side.files, side.time)
+            }
+        };
+        times.add_to(&mut self.stats);
+        self.stats.graph += time;
+        self.stats.load += started.elapsed();
+        self.stats.parsed_files += files;
     }
 
     /// Re-resolves every site of the given loaded modules, keeping their facts.
@@ -912,6 +934,90 @@ impl Workspace {
         ws.progress = Arc::default();
         ws
     }
+}
+
+/// One load of files and of everything they reach (see [`Workspace::load`]), shared by its
+/// workers.
+struct Loading<'w, 'c> {
+    graph_side: std::sync::Mutex<GraphSide<'w, 'c>>,
+    /// Modules loaded and not yet in the graph, with their origin.
+    arrived: std::sync::Mutex<Vec<(Vec<LoadedModule>, Option<Origin>)>>,
+    /// Set once the first files are interned: modules may go in from then on.
+    ready: std::sync::atomic::AtomicBool,
+    cx: loader::LoadContext<'w>,
+}
+
+/// What only one worker at a time touches.
+struct GraphSide<'w, 'c> {
+    inserter: Inserter<'w>,
+    /// Files being loaded: edges to them start no run.
+    pending: FxHashSet<FileId>,
+    changed: &'c mut FxHashSet<FileId>,
+    files: usize,
+    time: std::time::Duration,
+}
+
+impl<'w, 'c> Loading<'w, 'c> {
+    /// Loads one run of files, then puts what has arrived in the graph unless another worker
+    /// is doing so.
+    fn run<'s>(&'s self, scope: &rayon::Scope<'s>, run: &[PathBuf], origin: Option<Origin>) {
+        let loaded: Vec<LoadedModule> = run
+            .iter()
+            .filter_map(|path| loader::load_task(path, self.cx))
+            .collect();
+        lock(&self.arrived).push((loaded, origin));
+        if self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            self.insert_arrived(scope);
+        }
+    }
+
+    /// Puts arrived modules in the graph and starts runs for the files their edges reach,
+    /// until nothing is left, unless another worker holds the graph: it will see what arrived.
+    fn insert_arrived<'s>(&'s self, scope: &rayon::Scope<'s>) {
+        loop {
+            // Whoever holds the graph checks `arrived` again after letting go.
+            let Ok(mut side) = self.graph_side.try_lock() else {
+                return;
+            };
+            let batch = std::mem::take(&mut *lock(&self.arrived));
+            if batch.is_empty() {
+                drop(side);
+                if lock(&self.arrived).is_empty() {
+                    return;
+                }
+                continue;
+            }
+            let mark = std::time::Instant::now();
+            let side = &mut *side;
+            let mut next = Vec::new();
+            for (modules, origin) in batch {
+                for loaded in modules {
+                    side.inserter.insert(
+                        loaded,
+                        origin,
+                        &mut next,
+                        &mut side.pending,
+                        side.changed,
+                    );
+                }
+            }
+            side.files += next.len();
+            self.cx.progress.add_total(next.len());
+            for run in next.chunks(loader::RUN_FILES) {
+                let run = run.to_vec();
+                scope.spawn(move |scope| self.run(scope, &run, None));
+            }
+            side.time += mark.elapsed();
+        }
+    }
+}
+
+/// Locks a mutex that a panicking worker may have poisoned; the panic is raised where the
+/// load's scope ends.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What putting a module in the graph changes, borrowed apart from the resolver so that
