@@ -232,7 +232,13 @@ impl ModuleGraph {
         };
         let key = name.as_encoded_bytes();
         if is_workspace {
-            self.names.entry(key.into()).or_default().push(id);
+            // `entry` would allocate the key for every module, though most names are known.
+            match self.names.get_mut(key) {
+                Some(ids) => ids.push(id),
+                None => {
+                    self.names.insert(key.into(), vec![id]);
+                }
+            }
         } else if let Some(ids) = self.names.get_mut(key) {
             ids.retain(|i| *i != id);
             if ids.is_empty() {
