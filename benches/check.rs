@@ -177,6 +177,12 @@ fn main() {
         all_floors.push(all_read + all_parse);
     }
     let floor: Vec<Duration> = reads.iter().zip(&parses).map(|(r, p)| *r + *p).collect();
+    let rounds: Vec<String> = walls
+        .iter()
+        .zip(&floor)
+        .map(|(w, f)| format!("{:.0}/{:.0}", w.as_secs_f64() * 1e3, f.as_secs_f64() * 1e3))
+        .collect();
+    println!("rounds (check/workspace floor, ms): {}", rounds.join(" "));
     println!(
         "floors over the workspace files: {} files, {:.0} MiB; walk {}, read {}, parse {} (oxc parse only), read+parse {}",
         files.len(),
