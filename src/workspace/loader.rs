@@ -207,16 +207,12 @@ fn read_file(file: std::fs::File) -> Result<Text, Unread> {
             "skipped: {len} bytes is over the {MAX_FILE_BYTES} byte limit"
         )));
     }
-    let mut bytes = Vec::with_capacity(len as usize + 1);
-    // The file may grow while being read: never read more than the limit.
-    file.take(MAX_FILE_BYTES + 1)
+    // The length the file had when opened: reading to the end would cost one more call per
+    // file, and a file written meanwhile changes again (a watcher hears of it) anyway.
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| Unread::Note(format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Unread::Note(format!(
-            "skipped: over the {MAX_FILE_BYTES} byte limit"
-        )));
-    }
     // SIMD search: `contains` on bytes goes one word at a time.
     if memchr::memchr(0, &bytes).is_some() {
         return Err(Unread::Note("skipped: binary content".into()));
