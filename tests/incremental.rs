@@ -288,6 +288,66 @@ fn files_that_vanish_between_listing_and_reading_are_left_out() {
     assert_fresh(&ws, &root, "a load raced by deletions");
 }
 
+/// Loading workers put modules in the graph in turn, and one that finds another doing so
+/// leaves its modules to it. However the runs interleave, every module the workspace reaches
+/// ends up in the graph: long chains of workspace modules, and packages whose modules are
+/// found only one `require` at a time.
+#[test]
+fn every_reachable_module_is_loaded_however_the_workers_interleave() {
+    const FILES: usize = 300;
+    const PACKAGES: usize = 10;
+    const DEPTH: usize = 40;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let root = dir.path().canonicalize().expect("canonical path");
+    for i in 0..FILES {
+        let next = if i + 1 < FILES {
+            format!("import './m{}.js';\n", i + 1)
+        } else {
+            String::new()
+        };
+        let text = format!("{next}import 'p{}';\nexport const x = 1;\n", i % PACKAGES);
+        std::fs::write(root.join(format!("m{i}.js")), text).expect("write module");
+    }
+    for p in 0..PACKAGES {
+        let package = root.join(format!("node_modules/p{p}"));
+        std::fs::create_dir_all(&package).expect("package folder");
+        std::fs::write(
+            package.join("package.json"),
+            format!("{{\"name\":\"p{p}\",\"main\":\"d0.js\"}}"),
+        )
+        .expect("manifest");
+        for d in 0..DEPTH {
+            let text = if d + 1 < DEPTH {
+                format!("require('./d{}.js');\n", d + 1)
+            } else {
+                "module.exports = 1;\n".to_string()
+            };
+            std::fs::write(package.join(format!("d{d}.js")), text).expect("write dependency");
+        }
+    }
+    for round in 0..20 {
+        let ws = Workspace::open(std::slice::from_ref(&root)).expect("workspace opens");
+        let graph = ws.graph();
+        assert_eq!(
+            graph.modules().count(),
+            FILES + PACKAGES * DEPTH,
+            "round {round}: modules loaded"
+        );
+        for (id, module) in graph.modules() {
+            for edge in &module.edges {
+                if let Target::Module(target) = edge.target {
+                    assert!(
+                        graph.is_loaded(target),
+                        "round {round}: {} reaches {}, which is not loaded",
+                        graph.path(id).display(),
+                        graph.path(target).display()
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A folder is replaced by a file of the same name (and back), with the events a watcher may
 /// deliver: both, only the creation, or only a change. Each ends equal to a fresh build.
 #[test]
