@@ -117,6 +117,8 @@ pub struct Workspace {
     /// Package manifests by package folder (path bytes as key).
     packages: dashmap::DashMap<Box<[u8]>, Option<PackageInfo>, rustc_hash::FxBuildHasher>,
     stats: LoadStats,
+    /// Thread time of the loading workers in the current load (see [`LoadStats`]).
+    worker_times: loader::WorkerTimes,
     options: WorkspaceOptions,
     /// Set while applying a change when the structure changed (see `ApplyResult::structure`).
     structure_changed: bool,
@@ -302,21 +304,11 @@ impl Workspace {
 
     /// The graph side of the workspace, borrowed apart from the resolver.
     fn inserter(&mut self) -> Inserter<'_> {
-        Inserter {
-            graph: &mut self.graph,
-            index: self.index.as_mut(),
-            filter: &self.filter,
-            structure_changed: &mut self.structure_changed,
-            previous: &mut self.previous,
-            applying: self.applying,
-        }
+        self.split_loading().0
     }
 
     /// The graph side and the loading side, borrowed together.
-    fn split_loading<'a>(
-        &'a mut self,
-        times: &'a loader::WorkerTimes,
-    ) -> (Inserter<'a>, loader::LoadContext<'a>) {
+    fn split_loading(&mut self) -> (Inserter<'_>, loader::LoadContext<'_>) {
         let inserter = Inserter {
             graph: &mut self.graph,
             index: self.index.as_mut(),
@@ -330,7 +322,7 @@ impl Workspace {
             caches: &self.caches,
             overlays: &self.overlays,
             progress: &self.progress,
-            times,
+            times: &self.worker_times,
         };
         (inserter, cx)
     }
@@ -372,8 +364,8 @@ impl Workspace {
             return;
         }
         let started = std::time::Instant::now();
-        let times = loader::WorkerTimes::default();
-        let (inserter, cx) = self.split_loading(&times);
+        self.worker_times = loader::WorkerTimes::default();
+        let (inserter, cx) = self.split_loading();
         cx.progress.add_total(paths.len());
         cx.progress.listed();
         let loading = Loading {
@@ -419,7 +411,7 @@ impl Workspace {
                 (side.files, side.time)
             }
         };
-        times.add_to(&mut self.stats);
+        self.worker_times.add_to(&mut self.stats);
         self.stats.graph += time;
         self.stats.load += started.elapsed();
         self.stats.parsed_files += files;
@@ -913,6 +905,7 @@ impl Workspace {
             index: options.specifier_index.then(SpecifierIndex::default),
             packages: Default::default(),
             stats: LoadStats::default(),
+            worker_times: Default::default(),
             options,
             structure_changed: true,
             previous: FxHashMap::default(),
