@@ -390,8 +390,9 @@ impl Workspace {
             });
             // Before any module goes in: its edges must not start a run for a file of this
             // batch. The workers keep what they finish meanwhile.
-            if let Ok(mut side) = loading.graph_side.lock() {
+            {
                 let mark = std::time::Instant::now();
+                let mut side = lock(&loading.graph_side);
                 let side = &mut *side;
                 side.pending = paths
                     .iter()
@@ -404,13 +405,11 @@ impl Workspace {
                 .store(true, std::sync::atomic::Ordering::Release);
             loading.insert_arrived(scope);
         });
-        let (files, time) = match loading.graph_side.into_inner() {
-            Ok(side) => (side.files, side.time),
-            Err(poisoned) => {
-                let side = poisoned.into_inner();
-                (side.files, side.time)
-            }
-        };
+        let side = loading
+            .graph_side
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (files, time) = (side.files, side.time);
         self.worker_times.add_to(&mut self.stats);
         self.stats.graph += time;
         self.stats.load += started.elapsed();
