@@ -140,6 +140,16 @@ pub struct ModuleGraph {
 }
 
 impl ModuleGraph {
+    /// Makes room for `additional` more files, so that interning a whole workspace does not
+    /// grow the tables step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.paths.reserve(additional);
+        self.ids.reserve(additional);
+        self.modules.reserve(additional);
+        self.importers.reserve(additional);
+        self.runtime_importers.reserve(additional);
+    }
+
     pub fn intern(&mut self, path: &Path) -> FileId {
         let key = path.as_os_str().as_encoded_bytes();
         if let Some(id) = self.ids.get(key) {

@@ -75,6 +75,15 @@ impl ImporterClass {
     }
 }
 
+/// What resolving from one importer needs to know of it, worked out once for all its sites.
+#[derive(Clone, Copy)]
+pub struct Importer<'a> {
+    path: &'a Path,
+    is_declaration: bool,
+    /// The importer's folder when no tsconfig can govern it: resolution may start there.
+    tsconfig_free_dir: Option<&'a Path>,
+}
+
 /// Which resolver conditions a site uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Conditions {
@@ -251,8 +260,32 @@ impl ModuleResolver {
         free
     }
 
+    /// What resolving from `path` needs to know of it, for [`Self::resolve_in`].
+    pub fn importer<'a>(&self, path: &'a Path) -> Importer<'a> {
+        Importer {
+            path,
+            is_declaration: is_declaration_file(path),
+            tsconfig_free_dir: path.parent().filter(|dir| self.no_tsconfig_governs(dir)),
+        }
+    }
+
     /// Resolves `specifier` as written in `importer` at a site of `kind`.
     pub fn resolve(&self, importer: &Path, kind: ImportKind, specifier: &str) -> Resolved {
+        self.resolve_in(&self.importer(importer), kind, specifier)
+    }
+
+    /// [`Self::resolve`] for one of the sites of an importer worked out beforehand.
+    pub fn resolve_in(
+        &self,
+        importer: &Importer<'_>,
+        kind: ImportKind,
+        specifier: &str,
+    ) -> Resolved {
+        let Importer {
+            path: importer_path,
+            is_declaration,
+            ..
+        } = *importer;
         if specifier.is_empty() {
             return Resolved::Unknown;
         }
@@ -266,9 +299,8 @@ impl ModuleResolver {
             Conditions::Import => &self.esm,
             Conditions::Require => &self.cjs,
         };
-        let is_declaration = is_declaration_file(importer);
         let result = if is_declaration {
-            resolver.resolve_dts(importer, specifier)
+            resolver.resolve_dts(importer_path, specifier)
         } else {
             self.resolve_from(resolver, importer, specifier)
         };
@@ -279,7 +311,8 @@ impl ModuleResolver {
                     return Resolved::Unknown;
                 }
                 if self.case_insensitive_fs
-                    && let Some(corrected) = case::correct_case(&self.dirs, importer, specifier)
+                    && let Some(corrected) =
+                        case::correct_case(&self.dirs, importer_path, specifier)
                 {
                     return Resolved::CaseMismatch {
                         corrected,
@@ -290,9 +323,7 @@ impl ModuleResolver {
                 Resolved::File(path)
             }
             Err(ResolveError::Builtin { .. }) => Resolved::Builtin,
-            Err(ResolveError::NotFound(_)) => {
-                self.not_found(resolver, importer, specifier, is_declaration)
-            }
+            Err(ResolveError::NotFound(_)) => self.not_found(resolver, importer, specifier),
             Err(error) => {
                 self.note_config_problem(&error);
                 Resolved::Unknown
@@ -305,24 +336,23 @@ impl ModuleResolver {
     fn resolve_from(
         &self,
         resolver: &Resolver,
-        importer: &Path,
+        importer: &Importer<'_>,
         specifier: &str,
     ) -> Result<oxc_resolver::Resolution, ResolveError> {
-        match importer.parent() {
-            Some(dir) if self.no_tsconfig_governs(dir) => resolver.resolve(dir, specifier),
-            _ => resolver.resolve_file(importer, specifier),
+        match importer.tsconfig_free_dir {
+            Some(dir) => resolver.resolve(dir, specifier),
+            None => resolver.resolve_file(importer.path, specifier),
         }
     }
 
-    fn not_found(
-        &self,
-        resolver: &Resolver,
-        importer: &Path,
-        specifier: &str,
-        is_declaration: bool,
-    ) -> Resolved {
+    fn not_found(&self, resolver: &Resolver, from: &Importer<'_>, specifier: &str) -> Resolved {
+        let Importer {
+            path: importer,
+            is_declaration,
+            ..
+        } = *from;
         if let Some(corrected) = case::correct_case(&self.dirs, importer, specifier)
-            && let Ok(resolution) = self.resolve_from(resolver, importer, &corrected)
+            && let Ok(resolution) = self.resolve_from(resolver, from, &corrected)
         {
             return Resolved::CaseMismatch {
                 corrected,
@@ -465,14 +495,20 @@ fn has_url_scheme(specifier: &str) -> bool {
 }
 
 pub fn is_declaration_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    name.ends_with(".d.ts")
-        || name.ends_with(".d.mts")
-        || name.ends_with(".d.cts")
-        || name.contains(".d.") && name.ends_with(".ts")
+    // On the bytes of the last component: `Path::file_name` parses components, and this runs
+    // for every import site.
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let name = match bytes
+        .iter()
+        .rposition(|&b| std::path::is_separator(char::from(b)))
+    {
+        Some(slash) => &bytes[slash + 1..],
+        None => bytes,
+    };
+    name.ends_with(b".d.ts")
+        || name.ends_with(b".d.mts")
+        || name.ends_with(b".d.cts")
+        || name.ends_with(b".ts") && memchr::memmem::find(name, b".d.").is_some()
 }
 
 pub fn is_typescript_file(path: &Path) -> bool {
@@ -499,6 +535,31 @@ mod tests {
         assert_eq!(spec("/p/src", "/p/src").as_deref(), Some("."));
         assert_eq!(spec("/p/src", "/p/src/lib/x").as_deref(), Some("./lib/x"));
         assert_eq!(spec("/p/src/a", "/p/lib/x").as_deref(), Some("../../lib/x"));
+    }
+
+    /// Only the file's own name counts, and every declaration extension TypeScript knows.
+    #[test]
+    fn declaration_files_by_name() {
+        let declaration = |p: &str| is_declaration_file(Path::new(p));
+        for yes in [
+            "/p/a.d.ts",
+            "/p/a.d.mts",
+            "/p/a.d.cts",
+            "/p/styles.d.css.ts",
+            "a.d.ts",
+        ] {
+            assert!(declaration(yes), "{yes}");
+        }
+        for no in [
+            "/p/a.ts",
+            "/p/a.d.js",
+            "/p/types.d.ts/index.ts",
+            "/p/x.d.y/index.ts",
+            "/p/d.ts",
+            "/p/a.d.tsx",
+        ] {
+            assert!(!declaration(no), "{no}");
+        }
     }
 
     /// `resolve_many` shares answers between importers of one folder; where a tsconfig's

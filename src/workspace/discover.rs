@@ -156,7 +156,7 @@ impl WorkspaceFilter {
         let mut found = found.into_inner().unwrap_or_default();
         // Byte order: comparing paths component by component costs several times more.
         found.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
-        found.dedup();
+        found.dedup_by(|a, b| a.as_os_str() == b.as_os_str());
         found
     }
 

@@ -268,10 +268,14 @@ fn parse_one(
 }
 
 pub fn resolve_sites(path: &Path, facts: &ModuleFacts, resolver: &ModuleResolver) -> Vec<Resolved> {
+    if facts.imports.is_empty() {
+        return Vec::new();
+    }
+    let importer = resolver.importer(path);
     facts
         .imports
         .iter()
-        .map(|site| resolver.resolve(path, site.kind, &site.specifier))
+        .map(|site| resolver.resolve_in(&importer, site.kind, &site.specifier))
         .collect()
 }
 

@@ -394,6 +394,7 @@ impl Workspace {
                 let mark = std::time::Instant::now();
                 let mut side = lock(&loading.graph_side);
                 let side = &mut *side;
+                side.inserter.graph.reserve(paths.len());
                 side.pending = paths
                     .iter()
                     .map(|p| side.inserter.graph.intern(p))
