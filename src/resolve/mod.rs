@@ -443,9 +443,7 @@ impl ModuleResolver {
 /// index: Node's CommonJS loader never tries `.mjs`, so it throws there, while a loader such as
 /// jiti finds the file. Unsure either way: neither an edge to follow nor a missing module.
 fn probed_into_esm_only(kind: ImportKind, specifier: &str, resolved: &Path) -> bool {
-    let esm_only = resolved
-        .extension()
-        .is_some_and(|ext| ext == "mjs" || ext == "mts");
+    let esm_only = matches!(file_extension(resolved), Some("mjs" | "mts"));
     esm_only
         && Conditions::of(kind) == Conditions::Require
         && is_path_specifier(specifier)
@@ -494,17 +492,32 @@ fn has_url_scheme(specifier: &str) -> bool {
     }
 }
 
-pub fn is_declaration_file(path: &Path) -> bool {
-    // On the bytes of the last component: `Path::file_name` parses components, and this runs
-    // for every import site.
+/// The bytes of the last component of a file's path. `Path::file_name` parses components
+/// from the end, which shows in profiles: file names are looked at once or more per site.
+fn file_name_bytes(path: &Path) -> &[u8] {
     let bytes = path.as_os_str().as_encoded_bytes();
-    let name = match bytes
+    match bytes
         .iter()
         .rposition(|&b| std::path::is_separator(char::from(b)))
     {
         Some(slash) => &bytes[slash + 1..],
         None => bytes,
-    };
+    }
+}
+
+/// `Path::extension` of a file's path (not a folder's: a trailing separator is not skipped),
+/// without parsing its components.
+pub fn file_extension(path: &Path) -> Option<&str> {
+    let name = file_name_bytes(path);
+    match name.iter().rposition(|&b| b == b'.') {
+        // `.eslintrc` has no extension.
+        Some(0) | None => None,
+        Some(dot) => std::str::from_utf8(&name[dot + 1..]).ok(),
+    }
+}
+
+pub fn is_declaration_file(path: &Path) -> bool {
+    let name = file_name_bytes(path);
     name.ends_with(b".d.ts")
         || name.ends_with(b".d.mts")
         || name.ends_with(b".d.cts")
@@ -512,10 +525,7 @@ pub fn is_declaration_file(path: &Path) -> bool {
 }
 
 pub fn is_typescript_file(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("ts" | "tsx" | "mts" | "cts")
-    )
+    matches!(file_extension(path), Some("ts" | "tsx" | "mts" | "cts"))
 }
 
 #[cfg(test)]
@@ -535,6 +545,24 @@ mod tests {
         assert_eq!(spec("/p/src", "/p/src").as_deref(), Some("."));
         assert_eq!(spec("/p/src", "/p/src/lib/x").as_deref(), Some("./lib/x"));
         assert_eq!(spec("/p/src/a", "/p/lib/x").as_deref(), Some("../../lib/x"));
+    }
+
+    /// Extensions as `Path::extension` gives them, for file paths.
+    #[test]
+    fn file_extensions_match_the_standard_library() {
+        for path in [
+            "/p/a.ts",
+            "/p/a.d.ts",
+            "/p/.eslintrc",
+            "/p/Makefile",
+            "/p/a.",
+            "/p.x/a",
+            "a.mjs",
+            "/p/a.b.c.cts",
+        ] {
+            let std = Path::new(path).extension().and_then(|e| e.to_str());
+            assert_eq!(file_extension(Path::new(path)), std, "{path}");
+        }
     }
 
     /// Only the file's own name counts, and every declaration extension TypeScript knows.

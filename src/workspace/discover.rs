@@ -13,9 +13,7 @@ use ignore::{WalkBuilder, WalkState};
 pub const SOURCE_EXTENSIONS: &[&str] = &["js", "mjs", "cjs", "jsx", "ts", "tsx", "mts", "cts"];
 
 pub fn is_source_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e))
+    crate::resolve::file_extension(path).is_some_and(|e| SOURCE_EXTENSIONS.contains(&e))
 }
 
 /// Decides whether a path is a workspace module: under a root, outside `node_modules` and hidden

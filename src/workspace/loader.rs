@@ -133,10 +133,7 @@ impl LoaderCaches {
         if is_declaration_file(path) {
             return (ModuleFormat::Declaration, Certain);
         }
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default();
+        let ext = crate::resolve::file_extension(path).unwrap_or_default();
         match ext {
             "mjs" | "mts" => (ModuleFormat::Esm, Certain),
             "cjs" | "cts" => (ModuleFormat::Cjs, Certain),
