@@ -205,6 +205,21 @@ fn require_bound_by_a_bundle_wrapper_is_not_nodes() {
     assert_eq!(specs, ["./real"]);
 }
 
+/// A parameter binds `require` however deep in its pattern; a property key named so does not.
+#[test]
+fn require_bound_inside_a_parameter_pattern_is_not_nodes() {
+    let f = facts(
+        "patterns.js",
+        "function a({ require }) { require('./object'); }\n\
+         function b([, require = g]) { require('./array'); }\n\
+         const c = ({ x: { require } }) => require('./nested');\n\
+         function d(...[require]) { require('./rest'); }\n\
+         function e({ require: r }) { require('./renamed'); }\n",
+    );
+    let specs: Vec<&str> = f.imports.iter().map(|s| s.specifier.as_str()).collect();
+    assert_eq!(specs, ["./renamed"]);
+}
+
 #[test]
 fn anchored_walk_finds_what_the_whole_walk_finds() {
     let cases = [

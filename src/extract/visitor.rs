@@ -189,12 +189,35 @@ impl SiteCollector {
 }
 
 fn binds_require(params: &oxc_ast::ast::FormalParameters) -> bool {
-    params.items.iter().any(|p| {
-        p.pattern
-            .get_binding_identifiers()
-            .iter()
-            .any(|b| b.name == "require")
-    })
+    params.items.iter().any(|p| binds(&p.pattern, "require"))
+        || params
+            .rest
+            .as_ref()
+            .is_some_and(|r| binds(&r.rest.argument, "require"))
+}
+
+/// Whether `pattern` binds `name`. Walks the pattern rather than collecting its names: this
+/// runs for the parameters of every function visited.
+fn binds(pattern: &oxc_ast::ast::BindingPattern, name: &str) -> bool {
+    use oxc_ast::ast::BindingPattern;
+    match pattern {
+        BindingPattern::BindingIdentifier(id) => id.name == name,
+        BindingPattern::AssignmentPattern(assign) => binds(&assign.left, name),
+        BindingPattern::ArrayPattern(array) => {
+            array.elements.iter().flatten().any(|e| binds(e, name))
+                || array
+                    .rest
+                    .as_ref()
+                    .is_some_and(|r| binds(&r.argument, name))
+        }
+        BindingPattern::ObjectPattern(object) => {
+            object.properties.iter().any(|p| binds(&p.value, name))
+                || object
+                    .rest
+                    .as_ref()
+                    .is_some_and(|r| binds(&r.argument, name))
+        }
+    }
 }
 
 impl<'a> Visit<'a> for SiteCollector {

@@ -18,8 +18,20 @@ use crate::resolve::{ModuleResolver, Resolved, is_declaration_file};
 /// Files larger than this are not parsed (generated bundles); a note says so.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// A worker's buffer for file text is kept up to this size between files; a larger one is
+/// freed after its file.
+const KEPT_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// What a worker reuses from file to file: the parser's arena and the buffer files are read
+/// into, whose pages are then faulted in once per worker rather than once per file.
+#[derive(Default)]
+struct Scratch {
+    allocator: Allocator,
+    buffer: Vec<u8>,
+}
+
 thread_local! {
-    static ALLOCATOR: RefCell<Allocator> = RefCell::new(Allocator::default());
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// A module read and parsed, its sites not resolved yet.
@@ -156,13 +168,13 @@ impl LoaderCaches {
     }
 }
 
-/// Module text: read from disk (owned) or an editor buffer (shared).
-enum Text {
-    Disk(String),
+/// Module text: read from disk into a worker's buffer, or an editor buffer (shared).
+enum Text<'a> {
+    Disk(&'a str),
     Buffer(std::sync::Arc<str>),
 }
 
-impl std::ops::Deref for Text {
+impl std::ops::Deref for Text<'_> {
     type Target = str;
     fn deref(&self) -> &str {
         match self {
@@ -180,8 +192,12 @@ enum Unread {
     Note(String),
 }
 
-/// Reads the text of `path` (overlay first).
-fn read_text(path: &Path, overlays: &Overlays) -> Result<Text, Unread> {
+/// Reads the text of `path` (overlay first), from disk into `buffer`.
+fn read_text<'a>(
+    path: &Path,
+    overlays: &Overlays,
+    buffer: &'a mut Vec<u8>,
+) -> Result<Text<'a>, Unread> {
     use std::io::ErrorKind;
     if let Some(text) = overlays.get(path.as_os_str().as_encoded_bytes()) {
         return Ok(Text::Buffer(text.clone()));
@@ -190,10 +206,10 @@ fn read_text(path: &Path, overlays: &Overlays) -> Result<Text, Unread> {
         ErrorKind::NotFound | ErrorKind::NotADirectory => Unread::Gone,
         _ => Unread::Note(format!("cannot read: {e}")),
     })?;
-    read_file(file)
+    read_file(file, buffer).map(Text::Disk)
 }
 
-fn read_file(file: std::fs::File) -> Result<Text, Unread> {
+fn read_file(file: std::fs::File, bytes: &mut Vec<u8>) -> Result<&str, Unread> {
     use std::io::Read;
     let len = file
         .metadata()
@@ -206,17 +222,17 @@ fn read_file(file: std::fs::File) -> Result<Text, Unread> {
     }
     // The length the file had when opened: reading to the end would cost one more call per
     // file, and a file written meanwhile changes again (a watcher hears of it) anyway.
-    let mut bytes = Vec::with_capacity(len as usize);
+    bytes.clear();
+    bytes.reserve(len as usize);
     file.take(len)
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes)
         .map_err(|e| Unread::Note(format!("cannot read: {e}")))?;
     // SIMD search: `contains` on bytes goes one word at a time.
-    if memchr::memchr(0, &bytes).is_some() {
+    if memchr::memchr(0, bytes).is_some() {
         return Err(Unread::Note("skipped: binary content".into()));
     }
-    String::from_utf8(bytes)
-        .map(Text::Disk)
-        .map_err(|_| Unread::Note("skipped: not valid UTF-8".into()))
+    // SIMD validation: about twice as fast as the standard library's on source text.
+    simdutf8::basic::from_utf8(bytes).map_err(|_| Unread::Note("skipped: not valid UTF-8".into()))
 }
 
 /// Whether a module is parsed for its imports at all (JSON, add-ons and others are leaves).
@@ -249,8 +265,17 @@ fn parse_one(
     overlays: &Overlays,
 ) -> Option<(ModuleFacts, ModuleFormat, FormatCertainty)> {
     let facts = if is_parsed(path) && (caches.parse_declarations || !is_declaration_file(path)) {
-        match read_text(path, overlays) {
-            Ok(text) => ALLOCATOR.with(|a| extract::extract(path, &text, &mut a.borrow_mut())),
+        let read = SCRATCH.with(|scratch| {
+            let Scratch { allocator, buffer } = &mut *scratch.borrow_mut();
+            let facts = read_text(path, overlays, buffer)
+                .map(|text| extract::extract(path, &text, allocator));
+            if buffer.capacity() > KEPT_BUFFER_BYTES {
+                *buffer = Vec::new();
+            }
+            facts
+        });
+        match read {
+            Ok(facts) => facts,
             Err(Unread::Gone) => return None,
             Err(Unread::Note(note)) => {
                 caches.notes.insert(path.to_path_buf(), note);
