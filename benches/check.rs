@@ -7,8 +7,9 @@
 //! when given, the same run's figures for oxlint with its import plugin.
 //!
 //! A floor is the cheapest way found to read and parse every file once: a new process of this
-//! program whose workers each read a file into a buffer they keep and parse it with oxc into
-//! an arena they keep, on every core, and do nothing else. A new process, because the check
+//! program whose workers each read a file into a buffer they keep, check it is UTF-8 with SIMD
+//! and parse it with oxc (without identifier hashes) into an arena they keep, on every core,
+//! and do nothing else. A new process, because the check
 //! is one: a loop in this process would reuse memory that earlier rounds already faulted in.
 //! This process also measures the walk, and reading all files then parsing them all, once.
 
@@ -19,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use oxc_allocator::Allocator;
-use oxc_parser::Parser;
+use oxc_parser::{ParseOptions, Parser};
 use oxc_span::SourceType;
 use rayon::prelude::*;
 
@@ -78,16 +79,28 @@ fn floor_once(files: &[PathBuf]) -> (Duration, Duration, usize) {
         .par_iter()
         .zip(files)
         .for_each_init(Allocator::default, |alloc, (text, path)| {
-            alloc.reset();
-            let source_type = SourceType::from_path(path).unwrap_or_default();
-            let ret = Parser::new(alloc, text, source_type).parse();
-            std::hint::black_box(ret.program.body.len());
+            parse(alloc, path, text)
         });
     (read, started.elapsed(), bytes)
 }
 
+/// Parses `text` with oxc and nothing else, without the identifier hashes that only semantic
+/// analysis uses (as the check parses).
+fn parse(alloc: &mut Allocator, path: &Path, text: &str) {
+    alloc.reset();
+    let source_type = SourceType::from_path(path).unwrap_or_default();
+    let options = ParseOptions {
+        enable_ident_hashes: false,
+        ..ParseOptions::default()
+    };
+    let ret = Parser::new(alloc, text, source_type)
+        .with_options(options)
+        .parse();
+    std::hint::black_box(ret.program.body.len());
+}
+
 thread_local! {
-    static SCRATCH: RefCell<(Allocator, String)> = RefCell::new(Default::default());
+    static SCRATCH: RefCell<(Allocator, Vec<u8>)> = RefCell::new(Default::default());
 }
 
 /// Reads and parses every file in `files` on every core, each worker reusing its buffer and
@@ -98,17 +111,22 @@ fn streaming_floor(files: &[PathBuf]) -> (Duration, usize) {
         .par_iter()
         .map(|path| {
             SCRATCH.with(|scratch| {
-                let (alloc, text) = &mut *scratch.borrow_mut();
-                text.clear();
-                let read = std::fs::File::open(path).and_then(|mut f| f.read_to_string(text));
-                if read.is_err() {
-                    return 0;
+                let (alloc, buffer) = &mut *scratch.borrow_mut();
+                buffer.clear();
+                // The length as opened, then exactly that many bytes: one system call fewer
+                // than reading to the end, as the check reads.
+                let read = std::fs::File::open(path).and_then(|f| {
+                    let len = f.metadata()?.len();
+                    f.take(len).read_to_end(buffer)
+                });
+                // SIMD validation, as the check's.
+                match (read, simdutf8::basic::from_utf8(buffer)) {
+                    (Ok(_), Ok(text)) => {
+                        parse(alloc, path, text);
+                        text.len()
+                    }
+                    _ => 0,
                 }
-                alloc.reset();
-                let source_type = SourceType::from_path(path).unwrap_or_default();
-                let ret = Parser::new(alloc, text, source_type).parse();
-                std::hint::black_box(ret.program.body.len());
-                text.len()
             })
         })
         .sum();
