@@ -126,6 +126,11 @@ pub struct CacheDelete {
 #[serde(rename_all = "kebab-case")]
 pub enum ParseOutcome {
     Parsed,
+    /// Not parsed: the text holds no `import`, `export` or `require` word, so a parse would find
+    /// no import site, no ES syntax and no cache delete (keywords cannot be spelt with escapes).
+    /// The facts are those a parse gives; only a syntax error would go unseen, and a module
+    /// with no sites or ES exports gives no diagnostic either way.
+    Scanned,
     /// Syntax errors or a parser panic: facts are empty and must not produce diagnostics.
     Failed,
 }
@@ -166,7 +171,9 @@ impl ModuleFacts {
         }
     }
 
-    pub fn parsed(&self) -> bool {
-        self.outcome == ParseOutcome::Parsed
+    /// The facts say all that the text holds (parsed, or scanned and found to hold nothing a
+    /// parse would report).
+    pub fn complete(&self) -> bool {
+        self.outcome != ParseOutcome::Failed
     }
 }

@@ -34,9 +34,11 @@ fn parse_options() -> ParseOptions {
 /// How much of the AST the walk for `require` and `import()` visits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Walk {
-    /// Only the blocks whose text holds `require` or an `import()` (the same sites).
+    /// No parse when the text cannot hold a site or ES syntax ([`ParseOutcome::Scanned`]);
+    /// otherwise only the blocks whose text holds `require` or an `import()` (the same sites).
     Anchored,
-    /// Every node (kept to test that the anchored walk finds the same).
+    /// Every text parsed and every node visited: the reference the anchored walk is tested
+    /// against.
     #[cfg_attr(not(test), allow(dead_code))]
     Whole,
 }
@@ -54,6 +56,10 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
     };
     if text.len() >= u32::MAX as usize {
         return ModuleFacts::unparsed();
+    }
+    let requires = require_anchors(text);
+    if walk == Walk::Anchored && requires.is_empty() && !has_keyword(text) {
+        return scanned(text);
     }
     let ret = Parser::new(allocator, text, source_type)
         .with_options(parse_options())
@@ -176,12 +182,10 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
     }
 
     let mut found = visitor::SiteCollector::default();
-    let requires: Vec<usize> = memchr::memmem::find_iter(text.as_bytes(), b"require").collect();
     let needs_walk = !record.dynamic_imports.is_empty() || !requires.is_empty();
     if needs_walk {
         if walk == Walk::Anchored {
-            let mut anchors = require_words(text, &requires);
-            anchors.extend(require_escapes(text));
+            let mut anchors = requires;
             anchors.extend(record.dynamic_imports.iter().map(|d| d.span.start));
             anchors.sort_unstable();
             found.anchors = Some(anchors);
@@ -223,6 +227,43 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
     }
 }
 
+/// The facts of a text that [`has_keyword`] and [`require_anchors`] find nothing in: those a
+/// parse gives, found without one (see [`ParseOutcome::Scanned`]).
+fn scanned(text: &str) -> ModuleFacts {
+    let has_cjs_exports = mentions_cjs_exports(text);
+    ModuleFacts {
+        outcome: ParseOutcome::Scanned,
+        has_cjs_exports,
+        accepts_hot_update: mentions(text, "hot.accept"),
+        ..ModuleFacts::unparsed()
+    }
+}
+
+/// `import` or `export` appears where it may be the keyword: not followed by a name byte, as
+/// it is in `exports` or `important`. Whatever else follows (a space, `{`, `*`, `(`, `.`, a
+/// non-ASCII space) counts.
+fn has_keyword(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    [b"import", b"export"].iter().any(|keyword| {
+        memchr::memmem::find_iter(bytes, keyword).any(|i| !is_name_byte(bytes.get(i + 6)))
+    })
+}
+
+/// Offsets where Node's `require` may be named: the word `require` (not part of a longer ASCII
+/// name) and `\u` escapes that may spell one of its letters. Sorted.
+fn require_anchors(text: &str) -> Vec<u32> {
+    let requires: Vec<usize> = memchr::memmem::find_iter(text.as_bytes(), b"require").collect();
+    let mut anchors = require_words(text, &requires);
+    anchors.extend(require_escapes(text));
+    anchors.sort_unstable();
+    anchors
+}
+
+/// An ASCII byte that continues a name. Non-ASCII bytes do not count: they may be spaces.
+fn is_name_byte(b: Option<&u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$'))
+}
+
 /// `module.exports`, `exports.x` or `exports[…]` appears in the text (one SIMD pass).
 fn mentions_cjs_exports(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -234,12 +275,11 @@ fn mentions_cjs_exports(text: &str) -> bool {
 /// name (`__webpack_require__` is not Node's `require`, and bundles write it in every function).
 fn require_words(text: &str, requires: &[usize]) -> Vec<u32> {
     let bytes = text.as_bytes();
-    let name_byte =
-        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$'));
     requires
         .iter()
         .filter(|&&i| {
-            !name_byte(i.checked_sub(1).and_then(|j| bytes.get(j))) && !name_byte(bytes.get(i + 7))
+            !is_name_byte(i.checked_sub(1).and_then(|j| bytes.get(j)))
+                && !is_name_byte(bytes.get(i + 7))
         })
         .map(|&i| i as u32)
         .collect()

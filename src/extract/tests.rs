@@ -166,16 +166,24 @@ fn bad_input_yields_unparsed_facts() {
     for (name, text) in [
         (
             "flow.js",
-            "// @flow\nfunction f(x: ?number): %checks { return x }\n",
+            "// @flow\nconst t = require('./t');\nfunction f(x: ?number): %checks { return x }\n",
         ),
         ("broken.mjs", "import { from './x.mjs'\n"),
         ("panic.d.cts", "export = function f(): T;\n"),
         ("unknown.txt", "hello"),
     ] {
         let f = facts(name, text);
-        assert!(!f.parsed(), "{name} should not parse");
+        assert!(!f.complete(), "{name} should not parse");
         assert!(f.imports.is_empty() && f.exports.unknowable, "{name}");
     }
+    // Without `import`, `export` or `require` the text is not parsed, and its facts are those
+    // of a module with nothing to report, as the parse would have found too.
+    let f = facts(
+        "flow.js",
+        "// @flow\nfunction f(x: ?number): %checks { return x }\n",
+    );
+    assert_eq!(f.outcome, ParseOutcome::Scanned);
+    assert!(f.imports.is_empty() && f.exports.unknowable && !f.has_module_syntax);
 }
 
 #[test]
@@ -256,7 +264,7 @@ fn anchored_walk_finds_what_the_whole_walk_finds() {
             &mut Allocator::default(),
             Walk::Whole,
         );
-        assert!(anchored.parsed(), "{name} parses");
+        assert!(anchored.complete(), "{name} parses");
         assert!(
             name == "e.js" || !whole.imports.is_empty(),
             "{name} has sites"
@@ -269,6 +277,102 @@ fn anchored_walk_finds_what_the_whole_walk_finds() {
                 .map(|s| s.specifier.as_str())
                 .collect();
             assert_eq!(specs, ["./escaped", "./braced", "./plain"]);
+        }
+    }
+}
+
+/// Facts from the reference path: every text parsed, every node visited.
+fn parsed_facts(name: &str, text: &str) -> ModuleFacts {
+    extract_with(
+        Path::new(name),
+        text,
+        &mut Allocator::default(),
+        Walk::Whole,
+    )
+}
+
+#[test]
+fn text_without_import_export_or_require_is_scanned_with_a_parses_facts() {
+    let scanned = [
+        (
+            "table.js",
+            "var table = [1, 2, 3];\nvar importantNote = 'x';\n",
+        ),
+        (
+            "cjs.js",
+            "var exportsList = [];\nmodule.exports = { a: 1 };\nexports.b = 2;\n",
+        ),
+        (
+            "hot.js",
+            "if (module.hot) module.hot.accept();\n__webpack_require__(1);\n",
+        ),
+        ("m.mjs", "const s = '\\u00e9';\nglobalThis.x = s;\n"),
+        ("t.ts", "const n: number = 1;\nconst reexported = n;\n"),
+    ];
+    for (name, text) in scanned {
+        let fast = facts(name, text);
+        assert_eq!(fast.outcome, ParseOutcome::Scanned, "{name}");
+        let reference = parsed_facts(name, text);
+        assert_eq!(reference.outcome, ParseOutcome::Parsed, "{name}");
+        assert_eq!(
+            ModuleFacts {
+                outcome: ParseOutcome::Parsed,
+                ..fast
+            },
+            reference,
+            "{name}"
+        );
+    }
+    let parsed = [
+        ("nbsp.mjs", "export\u{a0}const a = 1;\n"),
+        ("brace.mjs", "export{};\n"),
+        ("dynamic.js", "const k = import('./k.mjs');\n"),
+        ("meta.mjs", "const u = import.meta.url;\n"),
+        ("escaped.js", "\\u0072equire('./e');\n"),
+        ("member.js", "const r = module.require;\n"),
+    ];
+    for (name, text) in parsed {
+        assert_eq!(facts(name, text).outcome, ParseOutcome::Parsed, "{name}");
+    }
+}
+
+/// Statements that parse in any order, with and without the words that make a parse needed.
+const STATEMENTS: &[&str] = &[
+    "var table = [1, 2];",
+    "var importantNote = 'import';",
+    "module.exports = { a: 1 };",
+    "exports.b = 2;",
+    "var exportsList = [];",
+    "__webpack_require__(1);",
+    "if (module.hot) module.hot.accept();",
+    "const s = '\\u00e9';",
+    "require('./r');",
+    "\\u0072equire('./e');",
+    "import('./d.mjs');",
+    "const m = import.meta;",
+    "export const c = 1;",
+    "export { table as t };",
+    "import x from './x.mjs';",
+    "delete require.cache[require.resolve('./c')];",
+    "function f(require) { require('./shadowed'); }",
+    "// export default 1",
+];
+
+proptest::proptest! {
+    /// Skipping the parse never changes the facts of a text that parses.
+    #[test]
+    fn scanned_facts_equal_parsed_facts(
+        picks in proptest::collection::vec(0..STATEMENTS.len(), 0..8),
+        name in proptest::sample::select(vec!["a.js", "a.mjs", "a.cjs", "a.ts"]),
+    ) {
+        let text: String = picks.iter().map(|&i| format!("{}\n", STATEMENTS[i])).collect();
+        let reference = parsed_facts(name, &text);
+        let fast = facts(name, &text);
+        if reference.complete() {
+            proptest::prop_assert_eq!(
+                ModuleFacts { outcome: reference.outcome, ..fast },
+                reference
+            );
         }
     }
 }

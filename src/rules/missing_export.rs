@@ -56,7 +56,7 @@ fn export_names(ctx: &RuleContext, id: FileId) -> Option<FxHashSet<String>> {
             ModuleFormat::Cjs => is_typescript_file(path),
             _ => false,
         };
-        if !module.facts.parsed() || module.facts.exports.unknowable || !es_shaped {
+        if !module.facts.complete() || module.facts.exports.unknowable || !es_shaped {
             return None;
         }
         for export in &module.facts.exports.names {
@@ -124,7 +124,7 @@ impl Rule for MissingExport {
     /// What [`export_names`] reads of a target (its path never changes).
     fn dependency_digest(&self, module: &Module, digest: &mut ScanDigest) {
         module.format.hash(digest);
-        module.facts.parsed().hash(digest);
+        module.facts.complete().hash(digest);
         let exports = &module.facts.exports;
         exports.unknowable.hash(digest);
         for export in &exports.names {

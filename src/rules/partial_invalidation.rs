@@ -74,7 +74,7 @@ fn check_module_deletes(
         if module.format == ModuleFormat::Esm && module.certainty == FormatCertainty::Certain {
             continue; // stale-import/esm-cache-delete
         }
-        if !module.is_workspace() || !module.facts.parsed() {
+        if !module.is_workspace() || !module.facts.complete() {
             continue;
         }
         // (a) Workspace dependencies that stay cached.
