@@ -141,8 +141,9 @@ pub struct ModuleFacts {
     pub outcome: ParseOutcome,
     /// `import`/`export` syntax present (decides the format of ambiguous `.js`/`.ts` files).
     pub has_module_syntax: bool,
-    /// `module.exports` / `exports.x` mentioned: CommonJS exports.
-    pub has_cjs_exports: bool,
+    /// ES syntax and `module.exports` / `exports.x` side by side: CommonJS exports in a module
+    /// that looks like an ES one. Not searched for without ES syntax, where it decides nothing.
+    pub mixes_cjs_exports: bool,
     /// Sites in source order.
     pub imports: Vec<ImportSite>,
     pub exports: ExportFacts,
@@ -159,7 +160,7 @@ impl ModuleFacts {
         Self {
             outcome: ParseOutcome::Failed,
             has_module_syntax: false,
-            has_cjs_exports: false,
+            mixes_cjs_exports: false,
             imports: Vec::new(),
             exports: ExportFacts {
                 unknowable: true,

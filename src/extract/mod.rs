@@ -209,15 +209,15 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
         .map(|(i, _)| i as u32)
         .collect();
 
-    let has_cjs_exports = mentions_cjs_exports(text);
-    if has_cjs_exports || !record.has_module_syntax {
+    let mixes_cjs_exports = record.has_module_syntax && mentions_cjs_exports(text);
+    if mixes_cjs_exports || !record.has_module_syntax {
         exports.unknowable = true;
     }
 
     ModuleFacts {
         outcome: ParseOutcome::Parsed,
         has_module_syntax: record.has_module_syntax,
-        has_cjs_exports,
+        mixes_cjs_exports,
         imports,
         exports,
         clears_whole_cache: found.iterates_cache
@@ -230,10 +230,8 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
 /// The facts of a text that [`has_keyword`] and [`require_anchors`] find nothing in: those a
 /// parse gives, found without one (see [`ParseOutcome::Scanned`]).
 fn scanned(text: &str) -> ModuleFacts {
-    let has_cjs_exports = mentions_cjs_exports(text);
     ModuleFacts {
         outcome: ParseOutcome::Scanned,
-        has_cjs_exports,
         accepts_hot_update: mentions(text, "hot.accept"),
         ..ModuleFacts::unparsed()
     }

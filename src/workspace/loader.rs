@@ -157,7 +157,7 @@ impl LoaderCaches {
                 {
                     PackageType::Module => (ModuleFormat::Esm, Certain),
                     PackageType::CommonJs => (ModuleFormat::Cjs, Certain),
-                    PackageType::Unset if facts.has_module_syntax && !facts.has_cjs_exports => {
+                    PackageType::Unset if facts.has_module_syntax && !facts.mixes_cjs_exports => {
                         (ModuleFormat::Esm, Detected)
                     }
                     PackageType::Unset => (ModuleFormat::Cjs, Detected),
