@@ -136,7 +136,7 @@ fn main() {
     let graph = workspace.graph();
     let candidates: Vec<(usize, PathBuf)> = graph
         .workspace_modules()
-        .filter(|(_, m)| m.is_evaluated() && m.facts.parsed())
+        .filter(|(_, m)| m.is_evaluated() && m.facts.complete())
         .filter(|(id, _)| {
             std::fs::read_to_string(graph.path(*id))
                 .ok()
