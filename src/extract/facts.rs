@@ -150,8 +150,6 @@ pub struct ModuleFacts {
     pub cache_deletes: Vec<CacheDelete>,
     /// The whole `require.cache` is cleared (a loop over its keys).
     pub clears_whole_cache: bool,
-    /// `import.meta.hot.accept` / `module.hot.accept`: this module is a reload boundary.
-    pub accepts_hot_update: bool,
 }
 
 impl ModuleFacts {
@@ -168,7 +166,15 @@ impl ModuleFacts {
             },
             cache_deletes: Vec::new(),
             clears_whole_cache: false,
-            accepts_hot_update: false,
+        }
+    }
+
+    /// Facts of a text found, without a parse, to hold no `import`, `export` or `require`:
+    /// those a parse gives (see [`ParseOutcome::Scanned`]).
+    pub fn scanned() -> Self {
+        Self {
+            outcome: ParseOutcome::Scanned,
+            ..Self::unparsed()
         }
     }
 

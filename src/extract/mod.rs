@@ -59,7 +59,7 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
     }
     let requires = require_anchors(text);
     if walk == Walk::Anchored && requires.is_empty() && !has_keyword(text) {
-        return scanned(text);
+        return ModuleFacts::scanned();
     }
     let ret = Parser::new(allocator, text, source_type)
         .with_options(parse_options())
@@ -223,17 +223,6 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
         clears_whole_cache: found.iterates_cache
             && found.deletes.iter().any(|d| d.key == CacheKey::Unknown),
         cache_deletes: found.deletes,
-        accepts_hot_update: mentions(text, "hot.accept"),
-    }
-}
-
-/// The facts of a text that [`has_keyword`] and [`require_anchors`] find nothing in: those a
-/// parse gives, found without one (see [`ParseOutcome::Scanned`]).
-fn scanned(text: &str) -> ModuleFacts {
-    ModuleFacts {
-        outcome: ParseOutcome::Scanned,
-        accepts_hot_update: mentions(text, "hot.accept"),
-        ..ModuleFacts::unparsed()
     }
 }
 
@@ -300,11 +289,6 @@ fn require_escapes(text: &str) -> impl Iterator<Item = u32> {
                 .is_none_or(|c| "requi".contains(c))
         })
         .map(|i| i as u32)
-}
-
-/// `needle` occurs in `text` (SIMD search; `str::contains` is slower on large files).
-fn mentions(text: &str, needle: &str) -> bool {
-    memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some()
 }
 
 /// Splits a static `?query` / `#hash` off an ES specifier. A leading `#` is a package
