@@ -7,7 +7,9 @@ mod visitor;
 pub use facts::*;
 
 use std::path::Path;
+use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
 use oxc_allocator::Allocator;
 use oxc_ast::ast::Statement;
 use oxc_parser::{ParseOptions, Parser};
@@ -226,20 +228,30 @@ fn extract_with(path: &Path, text: &str, allocator: &mut Allocator, walk: Walk) 
     }
 }
 
+// The searches every text goes through, built once: building a searcher costs about as much
+// as searching a small file.
+static IMPORT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("import"));
+static EXPORT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("export"));
+static EXPORTS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("exports"));
+static REQUIRE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("require"));
+static ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\\u"));
+
 /// `import` or `export` appears where it may be the keyword: not followed by a name byte, as
 /// it is in `exports` or `important`. Whatever else follows (a space, `{`, `*`, `(`, `.`, a
 /// non-ASCII space) counts.
 fn has_keyword(text: &str) -> bool {
     let bytes = text.as_bytes();
-    [b"import", b"export"].iter().any(|keyword| {
-        memchr::memmem::find_iter(bytes, keyword).any(|i| !is_name_byte(bytes.get(i + 6)))
+    [&*IMPORT, &*EXPORT].iter().any(|keyword| {
+        keyword
+            .find_iter(bytes)
+            .any(|i| !is_name_byte(bytes.get(i + 6)))
     })
 }
 
 /// Offsets where Node's `require` may be named: the word `require` (not part of a longer ASCII
 /// name) and `\u` escapes that may spell one of its letters. Sorted.
 fn require_anchors(text: &str) -> Vec<u32> {
-    let requires: Vec<usize> = memchr::memmem::find_iter(text.as_bytes(), b"require").collect();
+    let requires: Vec<usize> = REQUIRE.find_iter(text.as_bytes()).collect();
     let mut anchors = require_words(text, &requires);
     anchors.extend(require_escapes(text));
     anchors.sort_unstable();
@@ -254,7 +266,8 @@ fn is_name_byte(b: Option<&u8>) -> bool {
 /// `module.exports`, `exports.x` or `exports[…]` appears in the text (one SIMD pass).
 fn mentions_cjs_exports(text: &str) -> bool {
     let bytes = text.as_bytes();
-    memchr::memmem::find_iter(bytes, b"exports")
+    EXPORTS
+        .find_iter(bytes)
         .any(|i| matches!(bytes.get(i + 7), Some(b'.' | b'[')) || bytes[..i].ends_with(b"module."))
 }
 
@@ -276,7 +289,8 @@ fn require_words(text: &str, requires: &[usize]) -> Vec<u32> {
 /// `require` too). Unreadable escapes count as such letters.
 fn require_escapes(text: &str) -> impl Iterator<Item = u32> {
     let bytes = text.as_bytes();
-    memchr::memmem::find_iter(bytes, b"\\u")
+    ESCAPE
+        .find_iter(bytes)
         .filter(|&i| {
             let rest = &text[i + 2..];
             let digits = match rest.strip_prefix('{') {
