@@ -251,8 +251,7 @@ fn has_keyword(text: &str) -> bool {
 /// Offsets where Node's `require` may be named: the word `require` (not part of a longer ASCII
 /// name) and `\u` escapes that may spell one of its letters. Sorted.
 fn require_anchors(text: &str) -> Vec<u32> {
-    let requires: Vec<usize> = REQUIRE.find_iter(text.as_bytes()).collect();
-    let mut anchors = require_words(text, &requires);
+    let mut anchors: Vec<u32> = require_words(text).collect();
     anchors.extend(require_escapes(text));
     anchors.sort_unstable();
     anchors
@@ -271,18 +270,17 @@ fn mentions_cjs_exports(text: &str) -> bool {
         .any(|i| matches!(bytes.get(i + 7), Some(b'.' | b'[')) || bytes[..i].ends_with(b"module."))
 }
 
-/// The offsets in `requires` (of `require` in `text`) where it is not part of a longer ASCII
-/// name (`__webpack_require__` is not Node's `require`, and bundles write it in every function).
-fn require_words(text: &str, requires: &[usize]) -> Vec<u32> {
+/// Offsets of the word `require` in `text`: not part of a longer ASCII name
+/// (`__webpack_require__` is not Node's `require`, and bundles write it in every function).
+fn require_words(text: &str) -> impl Iterator<Item = u32> {
     let bytes = text.as_bytes();
-    requires
-        .iter()
-        .filter(|&&i| {
+    REQUIRE
+        .find_iter(bytes)
+        .filter(|&i| {
             !is_name_byte(i.checked_sub(1).and_then(|j| bytes.get(j)))
                 && !is_name_byte(bytes.get(i + 7))
         })
-        .map(|&i| i as u32)
-        .collect()
+        .map(|i| i as u32)
 }
 
 /// Offsets of `\u` escapes that may spell a letter of `require` (`\u0072equire` names
