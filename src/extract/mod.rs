@@ -244,7 +244,7 @@ fn has_keyword(text: &str) -> bool {
     [&*IMPORT, &*EXPORT].iter().any(|keyword| {
         keyword
             .find_iter(bytes)
-            .any(|i| !is_name_byte(bytes.get(i + 6)))
+            .any(|i| !is_name_byte(bytes.get(i + keyword.needle().len())))
     })
 }
 
